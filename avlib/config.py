@@ -1,0 +1,266 @@
+"""Strict dataclass configs loaded from YAML.
+
+Every number lives in ``params/``: a *profile* (``params/profiles/<name>.yaml``, selected by
+``params/profile.yaml``) gives the scale (data sizes, model sizes, steps), and a *run* file
+(``params/pretrain/<run>.yaml``) gives what distinguishes one pretraining configuration from another
+(which losses, ablation switches). ``load_pretrain_config`` deep-merges the profile's ``pretrain``
+section with the run file and builds :class:`PretrainConfig`; unknown keys fail at load time, naming
+the key and the file (DESIGN section 9).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A params file has an unknown key, a wrong type or a missing value."""
+
+
+# --------------------------------------------------------------------------------------------
+# dataclasses
+# --------------------------------------------------------------------------------------------
+@dataclass
+class ProjectorConfig:
+    out_dim: int = 8192
+    hidden_dim: int = 2048
+    bottleneck_dim: int = 256
+    nlayers: int = 3
+    norm: Literal["ln", "bn", "none"] = "ln"
+    last_norm: Literal["ln_noaffine", "none"] = "ln_noaffine"
+
+
+@dataclass
+class ModelConfig:
+    """Encoders, decoders and heads (Supp. Table S3; sizes from ``avlib.models.vit.VIT_PRESETS``)."""
+
+    video_vit: str = "base"
+    audio_vit: str = "base"
+    video_patch: tuple[int, int, int] = (4, 16, 16)
+    audio_patch: tuple[int, int] = (4, 16)
+    qkv_bias: bool = False
+    norm_eps: float = 1e-5
+    decoder_dim: int = 384
+    decoder_depth: int = 4
+    decoder_heads: int = 12
+    decoder_norm: bool = False
+    projector: ProjectorConfig = field(default_factory=ProjectorConfig)
+
+
+@dataclass
+class ViewsConfig:
+    """Global/local views (Supp. Tables S1/S2); passed to ``avlib.data.views.ViewConfig``."""
+
+    fps: int = 8
+    video_frames: int = 32
+    video_size: int = 112
+    local_video_frames: int = 8
+    local_video_size: int = 96
+    n_local_video: int = 1
+    audio_seconds: float = 4.0
+    local_audio_seconds: float = 1.0
+    n_local_audio: int = 1
+    global_crop_scale: tuple[float, float] = (0.2, 1.0)
+    local_crop_scale: tuple[float, float] = (0.08, 0.4)
+    local_spec_crop: bool = True
+
+
+@dataclass
+class AudioFrontendConfig:
+    """XKD log-mel front end (reference-notes section 1.2)."""
+
+    sample_rate: int = 16000
+    n_fft: int = 1024
+    hop_length: int = 143
+    n_mels: int = 80
+    mean: float = -5.3688107
+    std: float = 4.410007
+
+
+@dataclass
+class XKDConfig:
+    """XKD losses and their paper-vs-code options (see docs/fidelity-notes.md)."""
+
+    recon_video: bool = True
+    recon_audio: bool = True
+    kd: bool = True
+    da: bool = True
+    lambda_ae: float = 5.0
+    lambda_da: float = 1.0
+    lambda_kd: float = 1.0
+    loss_reduction: Literal["code", "paper"] = "code"
+    mask_ratio_video: float = 0.85
+    mask_ratio_audio: float = 0.80
+    norm_pix_loss: bool = True
+    teacher_input: Literal["global", "local"] = "global"
+    refine: bool = True
+    refine_omega: Literal["code", "paper"] = "code"
+    cross_attention: Literal["mean", "softmax"] = "mean"
+    use_cls_attention: bool = True
+    mmd_kernel: Literal["multi_gaussian", "single_sigma"] = "multi_gaussian"
+    mmd_sigma: float = 1.0
+    da_teacher_term: Literal["log", "add"] = "log"
+    student_temp: float = 0.1
+    teacher_temp_video: dict = field(default_factory=lambda: {"kind": "constant", "value": 0.1})
+    teacher_temp_audio: dict = field(default_factory=lambda: {"kind": "constant", "value": 0.07})
+    center_momentum: float = 0.9
+    ema: dict = field(default_factory=lambda: {"kind": "cosine", "base": 0.997, "final": 1.0})
+    ema_dedup_shared: bool = True
+    variant: Literal["ms", "mas", "mats"] = "ms"
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with warm-up cosine LR and a weight-decay schedule (Supp. Table S4)."""
+
+    lr: float = 1e-4
+    min_lr: float = 0.0
+    warmup_epochs: float = 30
+    weight_decay: float = 0.3
+    weight_decay_end: float = 0.3
+    betas: tuple[float, float] = (0.9, 0.95)
+    clip_grad: float = 0.3
+    clip_mode: Literal["per_param_students", "global", "none"] = "per_param_students"
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 800
+    batch_size: int = 256
+    seed: int = 0
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    device: str = "auto"
+    num_threads: int = 0
+    ckpt_every_steps: int = 200
+    log_every_steps: int = 10
+    max_steps: int = 0
+    stop_on_collapse: bool = True
+
+
+@dataclass
+class DataConfig:
+    cache: str = "cache/pretrain"
+    split: str = "train"
+    max_clips: int = 0
+
+
+@dataclass
+class PretrainConfig:
+    name: str = "xkd"
+    method: Literal["xkd"] = "xkd"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    views: ViewsConfig = field(default_factory=ViewsConfig)
+    audio: AudioFrontendConfig = field(default_factory=AudioFrontendConfig)
+    xkd: XKDConfig = field(default_factory=XKDConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# --------------------------------------------------------------------------------------------
+# strict construction
+# --------------------------------------------------------------------------------------------
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"{where}: {value!r} is not one of {typing.get_args(tp)}")
+        return value
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ConfigError(f"{where}: expected a list of {len(args)} values, got {value!r}")
+        return tuple(_coerce(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    return value
+
+
+def from_dict(cls: type, data: dict | None, where: str = "config") -> Any:
+    """Build dataclass ``cls`` from ``data``, rejecting unknown keys (error names the full key)."""
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(names)}")
+    kwargs = {k: _coerce(hints[k], v, f"{where}.{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict:
+    """Plain nested dict (tuples become lists) suitable for YAML/JSON and checkpoints."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Recursively merge ``override`` into a copy of ``base`` (mappings merge, everything else replaces)."""
+    out = copy.deepcopy(base)
+    for k, v in (override or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``a.b.c=value`` strings (value parsed as YAML) to a nested dict."""
+    out = copy.deepcopy(data)
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected key=value")
+        key, raw = item.split("=", 1)
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = yaml.safe_load(raw)
+    return out
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"params file not found: {path}")
+    with open(path) as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return data
+
+
+def config_hash(cfg: Any) -> str:
+    """Stable short hash of a config (used to refuse resuming a run under a different config)."""
+    blob = json.dumps(to_dict(cfg) if dataclasses.is_dataclass(cfg) else cfg, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -1,0 +1,32 @@
+"""Project paths that work the same from the CLI, papermill (cwd = repo root) and JupyterLab
+(cwd = notebooks/): everything is resolved against the repository root."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def repo_root(start: str | Path | None = None) -> Path:
+    """The nearest ancestor of ``start`` (default: cwd) holding ``dvc.yaml`` and ``params/``.
+
+    ``AVLIB_ROOT`` overrides the search."""
+    env = os.environ.get("AVLIB_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = Path(start or Path.cwd()).resolve()
+    for p in (here, *here.parents):
+        if (p / "dvc.yaml").is_file() and (p / "params").is_dir():
+            return p
+    raise FileNotFoundError(f"no avlib project (dvc.yaml + params/) above {here}; set AVLIB_ROOT")
+
+
+def resolve(path: str | Path, root: str | Path | None = None) -> Path:
+    """Absolute path: ``path`` itself if absolute, else relative to the repo root."""
+    p = Path(path)
+    return p if p.is_absolute() else (Path(root) if root else repo_root()) / p
+
+
+def results_dir(artifact_id: str, root: str | Path | None = None) -> Path:
+    d = resolve(Path("results") / artifact_id, root)
+    d.mkdir(parents=True, exist_ok=True)
+    return d
