@@ -143,6 +143,8 @@ class TrainConfig:
     log_every_steps: int = 10
     max_steps: int = 0
     stop_on_collapse: bool = True
+    collapse_kl_min: float = 1e-4
+    collapse_patience: int = 10  # consecutive logging steps
 
 
 @dataclass

@@ -1,0 +1,55 @@
+"""FC probe on frozen features (XKD Supp. A.5: FSD50K and Kinetics-400 "linear" results).
+
+AdamW, fixed LR, weight decay, dropout on the features, full-batch-friendly mini-batches. Single-label
+tasks use cross-entropy and report top-1; multi-label tasks use BCE and report mAP. The epoch is chosen
+on the validation split."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from avlib.eval.metrics import mean_average_precision, top1
+
+
+def _scores(model: nn.Module, x: np.ndarray) -> np.ndarray:
+    model.eval()
+    with torch.no_grad():
+        if x.ndim == 3:
+            n, c, d = x.shape
+            s = model(torch.from_numpy(x.reshape(-1, d)).float()).reshape(n, c, -1).mean(1)
+        else:
+            s = model(torch.from_numpy(x).float())
+    return s.numpy()
+
+
+def fc_probe(train, val, test, *, multilabel: bool = False, epochs: int = 50, lr: float = 1e-3,
+             weight_decay: float = 1e-5, dropout: float = 0.3, batch_size: int = 256, seed: int = 0) -> dict:
+    """Train a linear layer; returns ``val``/``test`` metric (top-1 or mAP, %), ``metric`` and ``best_epoch``."""
+    xtr, ytr = np.asarray(train[0], np.float32), np.asarray(train[1])
+    if xtr.ndim == 3:
+        xtr, ytr = xtr.reshape(-1, xtr.shape[-1]), np.repeat(ytr, xtr.shape[1], axis=0)
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    n_out = ytr.shape[1] if multilabel else int(max(ytr.max(), np.max(val[1]), np.max(test[1])) + 1)
+    model = nn.Sequential(nn.Dropout(dropout), nn.Linear(xtr.shape[1], n_out))
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    loss_fn = nn.BCEWithLogitsLoss() if multilabel else nn.CrossEntropyLoss()
+    xt = torch.from_numpy(xtr)
+    yt = torch.from_numpy(ytr).float() if multilabel else torch.from_numpy(ytr).long()
+    metric = (lambda s, y: mean_average_precision(s, y)) if multilabel else top1
+    best = {"val": -1.0}
+    for ep in range(1, epochs + 1):
+        model.train()
+        perm = torch.randperm(len(xt), generator=g)
+        for i in range(0, len(xt), batch_size):
+            b = perm[i:i + batch_size]
+            opt.zero_grad()
+            loss_fn(model(xt[b]), yt[b]).backward()
+            opt.step()
+        v = metric(_scores(model, np.asarray(val[0], np.float32)), np.asarray(val[1]))
+        if v > best["val"]:
+            best = {"val": v, "test": metric(_scores(model, np.asarray(test[0], np.float32)), np.asarray(test[1])),
+                    "best_epoch": ep}
+    best["metric"] = "mAP" if multilabel else "top1"
+    return best

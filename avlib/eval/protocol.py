@@ -1,0 +1,92 @@
+"""Evaluate a pretrained run on the downstream tasks of a profile (``eval.tasks`` in the profile).
+
+Each task names a cached dataset, the modality whose frozen encoder is probed, and the protocol
+(``svm``: linear SVM with a C sweep; ``fc``: FC probe, top-1 or mAP). Returns a JSON-able dict."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from avlib import checkpoint
+from avlib.config import PretrainConfig, from_dict
+from avlib.data.audio import LogMel
+from avlib.data.cache import load_cache
+from avlib.data.views import EvalViews
+from avlib.eval.features import extract_features
+from avlib.eval.probe import fc_probe
+from avlib.eval.svm import linear_svm
+from avlib.methods import build_method, views_config
+from avlib.paths import resolve
+from avlib.seed import make_generator, seed_everything
+
+log = logging.getLogger(__name__)
+
+TASK_KEYS = {"dataset", "modality", "protocol", "train_clips", "test_clips", "multilabel"}
+
+
+def load_pretrained(run_dir: str | Path, device: str = "cpu"):
+    """Rebuild the method from ``final.pt`` (config + weights)."""
+    state = checkpoint.load(Path(run_dir) / "final.pt", map_location=device)
+    cfg = from_dict(PretrainConfig, state["config"], where=f"{run_dir}/final.pt:config")
+    logmel = LogMel(sample_rate=cfg.audio.sample_rate, n_fft=cfg.audio.n_fft, hop_length=cfg.audio.hop_length,
+                    n_mels=cfg.audio.n_mels, mean=cfg.audio.mean, std=cfg.audio.std).to(device)
+    model = build_method(cfg, logmel)
+    model.load_state_dict(state["model"])
+    return cfg, model.to(device).eval(), logmel
+
+
+def evaluate_run(run_dir: str | Path, tasks: dict, *, encoder: str = "teacher", svm_cs=None,
+                 select_on: str = "val", probe: dict | None = None, batch_size: int = 64,
+                 device: str = "cpu") -> dict:
+    t0 = time.time()
+    cfg, model, logmel = load_pretrained(run_dir, device)
+    seed = cfg.train.seed
+    seed_everything(seed)
+    ev = EvalViews(views_config(cfg), logmel)
+    results = {}
+    for name, task in tasks.items():
+        unknown = set(task) - TASK_KEYS
+        if unknown:
+            raise ValueError(f"eval.tasks.{name}: unknown key(s) {sorted(unknown)}; allowed {sorted(TASK_KEYS)}")
+        mod = task["modality"]
+        try:
+            enc = model.encoder_for_eval(mod, encoder)
+        except KeyError as e:
+            results[name] = {"skipped": str(e)}
+            log.info("%s: skip %s (%s)", Path(run_dir).name, name, e)
+            continue
+        data = load_cache(resolve(task["dataset"]))
+        gen = make_generator(seed, device)
+        feats = {}
+        for split in ("train", "val", "test"):
+            ids = np.asarray(data.split_indices(split))
+            if len(ids) == 0:
+                raise ValueError(f"eval.tasks.{name}: dataset {task['dataset']} has no {split!r} clips")
+            n = task["train_clips"] if split == "train" else task["test_clips"]
+            x = extract_features(enc, data, ids, ev, modality=mod, n_clips=n, train_aug=(split == "train"),
+                                 generator=gen, batch_size=batch_size, device=device, desc=f"{name}/{split}")
+            feats[split] = (x, data.labels[ids])
+        multilabel = bool(task.get("multilabel", False))
+        if task["protocol"] == "svm":
+            if multilabel:
+                raise ValueError(f"eval.tasks.{name}: the linear SVM protocol is single-label; use protocol fc")
+            r = linear_svm(feats["train"], feats["val"], feats["test"], Cs=svm_cs or (1e-3, 1e-2, 1e-1, 1.0),
+                           select_on=select_on, seed=seed)
+            res = {"metric": "top1", "val": r["val_acc"], "test": r["test_acc"], "best_C": r["best_C"],
+                   "per_C": r["per_C"]}
+        elif task["protocol"] == "fc":
+            r = fc_probe(feats["train"], feats["val"], feats["test"], multilabel=multilabel, seed=seed, **(probe or {}))
+            res = {"metric": r["metric"], "val": r["val"], "test": r["test"], "best_epoch": r["best_epoch"]}
+        else:
+            raise ValueError(f"eval.tasks.{name}.protocol must be 'svm' or 'fc', got {task['protocol']!r}")
+        res.update({"modality": mod, "encoder": encoder, "protocol": task["protocol"],
+                    "n_train": int(len(feats["train"][0])), "n_test": int(len(feats["test"][0])),
+                    "feature_dim": int(feats["train"][0].shape[-1])})
+        results[name] = res
+        log.info("%s %s: %s %.2f (val %.2f)", Path(run_dir).name, name, res["metric"], res["test"], res["val"])
+    return {"run": Path(run_dir).name, "method": cfg.name, "seed": seed, "encoder": encoder,
+            "select_on": select_on, "tasks": results, "wall_s": time.time() - t0}

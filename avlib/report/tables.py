@@ -1,0 +1,61 @@
+"""Tidy tables, paper-vs-measured markdown, and the directional-claim verdict."""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def mean_std(values) -> tuple[float, float, int]:
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+    if len(v) == 0:
+        return float("nan"), float("nan"), 0
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0, int(len(v))
+
+
+def fmt_ms(mean: float, std: float, n: int) -> str:
+    if not math.isfinite(mean):
+        return "n/a"
+    return f"{mean:.1f} ± {std:.1f}" if n > 1 else f"{mean:.1f}"
+
+
+def verdict(diff: float, spread: float) -> str:
+    """'supports' when the measured difference is positive and larger than its spread over seeds,
+    'contradicts' when negative beyond the spread, otherwise 'cannot resolve'."""
+    if not (math.isfinite(diff) and math.isfinite(spread)):
+        return "cannot resolve"
+    if diff > spread and diff > 0:
+        return "supports"
+    if diff < -spread and diff < 0:
+        return "contradicts"
+    return "cannot resolve"
+
+
+def diff_spread(a: list[float], b: list[float]) -> tuple[float, float]:
+    """Mean difference a - b and its standard error from the seed spreads (sqrt(sa²/na + sb²/nb))."""
+    ma, sa, na = mean_std(a)
+    mb, sb, nb = mean_std(b)
+    if na == 0 or nb == 0:
+        return float("nan"), float("nan")
+    return ma - mb, math.sqrt((sa ** 2) / na + (sb ** 2) / nb)
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_outputs(out_dir: str | Path, *, tidy: pd.DataFrame, markdown: str, metrics: dict) -> None:
+    """``table.csv`` (tidy), ``table.md`` and ``metrics.json``, each written atomically."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in (("table.csv", tidy.to_csv(index=False)), ("table.md", markdown.rstrip() + "\n"),
+                       ("metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")):
+        tmp = out / f".{name}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, out / name)

@@ -1,0 +1,16 @@
+import numpy as np
+
+from avlib.eval.probe import fc_probe
+
+
+def test_fc_probe_learns_single_and_multilabel():
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(16, 4))
+    def make(n):
+        x = rng.normal(size=(n, 16)).astype(np.float32)
+        return x, (x @ w).argmax(1), (x @ w > 0.5).astype(np.float32)
+    (xtr, ytr, mtr), (xva, yva, mva), (xte, yte, mte) = make(400), make(100), make(100)
+    r = fc_probe((xtr, ytr), (xva, yva), (xte, yte), epochs=30, lr=1e-2, dropout=0.0)
+    assert r["metric"] == "top1" and r["test"] > 80
+    r = fc_probe((xtr, mtr), (xva, mva), (xte, mte), multilabel=True, epochs=30, lr=1e-2, dropout=0.0)
+    assert r["metric"] == "mAP" and r["test"] > 80

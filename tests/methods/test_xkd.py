@@ -1,0 +1,128 @@
+"""XKD end to end on random tensors: every loss falls when training a few steps, the loss combination
+matches Eq. 12 under both reductions, teachers get no gradients, and MAS/MATS share what Table S5 says."""
+import pytest
+import torch
+
+from avlib.config import PretrainConfig, from_dict
+from avlib.data.audio import LogMel
+from avlib.data.views import GlobalLocalViews
+from avlib.methods import build_method, views_config
+
+SMALL = {"model": {"video_vit": "micro", "audio_vit": "micro", "decoder_dim": 32, "decoder_depth": 1,
+                   "decoder_heads": 4, "projector": {"out_dim": 256, "hidden_dim": 64, "bottleneck_dim": 32}},
+         "views": {"fps": 8, "video_frames": 8, "video_size": 32, "local_video_frames": 4, "local_video_size": 32,
+                   "audio_seconds": 1.0, "local_audio_seconds": 0.5},
+         "audio": {"n_mels": 16, "hop_length": 143, "n_fft": 512}}
+SCHED = {"teacher_temp_video": 0.1, "teacher_temp_audio": 0.07}
+
+
+def make(losses=None, **xkd):
+    d = {**SMALL, "xkd": {**(losses or {}), **xkd}}
+    cfg = from_dict(PretrainConfig, d)
+    lm = LogMel(n_fft=512, hop_length=143, n_mels=16)
+    torch.manual_seed(0)
+    return cfg, build_method(cfg, lm), GlobalLocalViews(views_config(cfg), lm)
+
+
+def batch(views, seed=0):
+    """Structured clips (smooth moving gradients, tones) so reconstruction is learnable."""
+    g = torch.Generator().manual_seed(seed)
+    B, T, S = 8, 12, 36
+    f = torch.rand(B, 1, 1, 1, 3, generator=g) * 3 + 1
+    t = torch.arange(T).view(1, T, 1, 1, 1)
+    yy = torch.linspace(0, 1, S).view(1, 1, S, 1, 1)
+    xx = torch.linspace(0, 1, S).view(1, 1, 1, S, 1)
+    vid = (127.5 * (1 + torch.sin(6.28 * f * (xx + yy) + 0.3 * t))).to(torch.uint8)
+    n = torch.arange(24000) / 16000
+    aud = 0.1 * torch.sin(6.28 * (200 + 600 * torch.rand(B, 1, generator=g)) * n)
+    return views(vid, aud, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("losses", [
+    {"recon_video": True, "recon_audio": False, "kd": False, "da": False},
+    {"recon_video": False, "recon_audio": True, "kd": False, "da": False},
+    {"recon_video": True, "recon_audio": True, "kd": False, "da": False},
+    {"recon_video": True, "recon_audio": True, "kd": True, "da": True},
+], ids=["recon_v", "recon_a", "ae", "xkd"])
+def test_loss_falls_when_training_a_few_steps(losses):
+    cfg, model, views = make(losses)
+    v = batch(views)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    g = torch.Generator().manual_seed(1)
+    hist = []
+    for _ in range(25):
+        g.manual_seed(1)  # same masks every step: a fixed objective
+        out = model(v, SCHED, g)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        model.update_teacher(0.99)
+        hist.append(float(out["loss"].detach()))
+    assert hist[-1] < 0.8 * hist[0], hist
+
+
+def test_loss_combination_eq12_code_and_paper():
+    for red in ("code", "paper"):
+        cfg, model, views = make(loss_reduction=red)
+        out = model(batch(views), SCHED, torch.Generator().manual_seed(0))
+        lg = {k: float(v) for k, v in out["logs"].items()}
+        if red == "code":  # group means, weighted sum divided by 5 + 1 + 1
+            ae = (lg["loss_recon_video"] + lg["loss_recon_audio"]) / 2
+            kd = (lg["loss_kd_v2a"] + lg["loss_kd_a2v"]) / 2
+            expect = (5 * ae + lg["loss_da_student"] + kd) / 7
+        else:  # Eq. 2, 9 (student term; the teacher term is a constant), 11, 12 as sums
+            ae = lg["loss_recon_video"] + lg["loss_recon_audio"]
+            kd = lg["loss_kd_v2a"] + lg["loss_kd_a2v"]
+            expect = 5 * ae + lg["loss_da_student"] + kd
+        assert lg["loss_ae"] == pytest.approx(ae, rel=1e-5)
+        assert lg["loss"] == pytest.approx(expect, rel=1e-5)
+
+
+def test_teachers_get_no_gradient_and_start_equal_to_students():
+    cfg, model, views = make()
+    for (ns, ps), (nt, pt) in zip(model.student.named_parameters(), model.teacher.named_parameters()):
+        assert ns == nt and torch.equal(ps, pt) and not pt.requires_grad
+    out = model(batch(views), SCHED, torch.Generator().manual_seed(0))
+    out["loss"].backward()
+    assert all(p.grad is None for p in model.teacher.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.student["video_head"].parameters())
+
+
+def test_baselines_build_only_what_they_train():
+    _, m, _ = make({"recon_video": True, "recon_audio": False, "kd": False, "da": False})
+    assert set(m.student) == {"video_encoder"} and not hasattr(m, "teacher")
+    with pytest.raises(KeyError, match="no audio encoder"):
+        m.encoder_for_eval("audio")
+    assert m.encoder_for_eval("video") is m.student["video_encoder"]
+    _, x, _ = make()
+    assert x.encoder_for_eval("video") is x.teacher["video_encoder"]
+
+
+def _ptrs(mod):
+    return {p.data_ptr() for p in mod.parameters()}
+
+
+def test_variants_share_blocks_as_table_s5():
+    _, ms, _ = make(variant="ms")
+    assert not _ptrs(ms.student["video_encoder"].blocks) & _ptrs(ms.student["audio_encoder"].blocks)
+    _, mas, _ = make(variant="mas")
+    sv, sa = mas.student["video_encoder"], mas.student["audio_encoder"]
+    assert _ptrs(sv.blocks) == _ptrs(sa.blocks)  # students share the transformer
+    assert not _ptrs(sv.tokenizer) & _ptrs(sa.tokenizer)  # input projections are not shared
+    assert not _ptrs(mas.teacher["video_encoder"].blocks) & _ptrs(mas.teacher["audio_encoder"].blocks)
+    _, mats, _ = make(variant="mats")
+    assert _ptrs(mats.teacher["video_encoder"].blocks) == _ptrs(mats.teacher["audio_encoder"].blocks)
+    assert not _ptrs(mats.teacher["video_head"]) & _ptrs(mats.teacher["audio_head"])
+
+
+def test_mats_shared_teacher_block_is_ema_updated_once_per_step():
+    _, m, views = make(variant="mats")
+    opt = torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.1)
+    w_t0 = m.teacher["video_encoder"].blocks[0].attn.qkv.weight.clone()
+    out = m(batch(views), SCHED, torch.Generator().manual_seed(0))
+    out["loss"].backward()
+    opt.step()
+    w_s = m.student["video_encoder"].blocks[0].attn.qkv.weight
+    m.update_teacher(0.9)
+    expect = 0.9 * w_t0 + 0.1 * w_s  # once, not 0.81 * w_t0 + ...
+    assert torch.allclose(m.teacher["audio_encoder"].blocks[0].attn.qkv.weight, expect, atol=1e-6)

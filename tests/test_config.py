@@ -1,0 +1,43 @@
+"""Strict params: unknown keys and wrong types fail at load time, naming the key and the file."""
+import pytest
+
+from avlib.config import ConfigError, PretrainConfig, apply_overrides, config_hash, deep_merge, from_dict
+from avlib.profiles import load_pretrain_config, load_profile
+
+
+def test_unknown_key_names_the_full_path():
+    with pytest.raises(ConfigError, match=r"cfg\.xkd: unknown key\(s\) \['lambda_foo'\]"):
+        from_dict(PretrainConfig, {"xkd": {"lambda_foo": 1}}, where="cfg")
+
+
+@pytest.mark.parametrize("data, msg", [
+    ({"train": {"epochs": "ten"}}, r"train\.epochs: expected an integer"),
+    ({"xkd": {"teacher_input": "middle"}}, r"xkd\.teacher_input: 'middle' is not one of"),
+    ({"model": {"video_patch": [4, 16]}}, r"model\.video_patch: expected a list of 3 values"),
+    ({"xkd": {"kd": "yes"}}, r"xkd\.kd: expected true/false"),
+])
+def test_wrong_types_are_rejected(data, msg):
+    with pytest.raises(ConfigError, match=msg):
+        from_dict(PretrainConfig, data)
+
+
+def test_merge_override_and_hash():
+    base = {"a": {"b": 1, "c": 2}, "d": 3}
+    assert deep_merge(base, {"a": {"b": 5}}) == {"a": {"b": 5, "c": 2}, "d": 3}
+    assert apply_overrides(base, ["a.c=7", "e.f=[1, 2]"]) == {"a": {"b": 1, "c": 7}, "d": 3, "e": {"f": [1, 2]}}
+    c1 = from_dict(PretrainConfig, {})
+    c2 = from_dict(PretrainConfig, {"train": {"seed": 1}})
+    assert config_hash(c1) != config_hash(c2) and config_hash(c1) == config_hash(from_dict(PretrainConfig, {}))
+
+
+@pytest.mark.parametrize("profile", ["smoke", "tiny", "paper"])
+@pytest.mark.parametrize("run", ["recon_v", "recon_a", "ae", "xkd"])
+def test_every_shipped_run_config_loads_under_every_profile(profile, run):
+    cfg = load_pretrain_config(f"params/pretrain/{run}.yaml", profile=profile, seed=3)
+    assert cfg.train.seed == 3 and cfg.name == run
+    assert set(load_profile(profile)) >= {"data", "cache", "pretrain", "eval"}
+
+
+def test_unknown_profile_lists_available():
+    with pytest.raises(ConfigError, match="available"):
+        load_profile("huge")

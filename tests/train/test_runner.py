@@ -1,0 +1,79 @@
+"""The pretraining runner: interrupt-and-resume equals an uninterrupted run on CPU, a changed config is
+not resumed, a non-finite loss stops the run with a clear message and keeps the last good checkpoint."""
+import json
+
+import pytest
+import torch
+
+from avlib import checkpoint
+from avlib.log import read_jsonl
+from avlib.train import runner
+from avlib.train.runner import NonFiniteLossError, Trainer, pretrain
+
+
+def test_interrupt_and_resume_gives_the_same_next_step(smoke_config, tmp_path, monkeypatch):
+    cfg = smoke_config("xkd")  # 24 clips / batch 8 -> 3 steps per epoch, 2 epochs = 6 steps
+    full = tmp_path / "full"
+    pretrain(cfg, full, show_progress=False)
+    ref = {r["step"]: r for r in read_jsonl(full / "metrics.jsonl")}
+
+    # interrupt right after the checkpoint at step 3: the 5th training step raises
+    real_step, calls = Trainer.step, {"n": 0}
+
+    def flaky(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real_step(self, *a, **k)
+
+    part = tmp_path / "part"
+    monkeypatch.setattr(Trainer, "step", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(cfg, part, show_progress=False)
+    monkeypatch.setattr(Trainer, "step", real_step)
+    assert checkpoint.load(part / "last.pt")["step"] == 3
+    pretrain(cfg, part, show_progress=False)  # resumes at step 3
+    got = {r["step"]: r for r in read_jsonl(part / "metrics.jsonl")}
+    assert sorted(got) == sorted(ref)
+    for s in (4, 5, 6):
+        assert got[s]["loss"] == ref[s]["loss"], (s, got[s]["loss"], ref[s]["loss"])
+    a = checkpoint.load(full / "final.pt")["model"]
+    b = checkpoint.load(part / "final.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_changed_config_starts_fresh(smoke_config, tmp_path, caplog):
+    pretrain(smoke_config("ae", **{"train.max_steps": 3}), tmp_path, show_progress=False)
+    with caplog.at_level("WARNING"):
+        pretrain(smoke_config("ae", **{"train.max_steps": 3, "optim.lr": 1e-3}), tmp_path, show_progress=False)
+    assert "config changed" in caplog.text
+    assert [r["step"] for r in read_jsonl(tmp_path / "metrics.jsonl")] == [1, 2, 3]
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(smoke_config, tmp_path, monkeypatch):
+    cfg = smoke_config("recon_v")
+    real_forward = type(Trainer(cfg, "cpu", 1, 1).core).forward
+    calls = {"n": 0}
+
+    def poisoned(self, views, sched, generator=None):
+        out = real_forward(self, views, sched, generator)
+        calls["n"] += 1
+        if calls["n"] == 5:
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+    monkeypatch.setattr(type(Trainer(cfg, "cpu", 1, 1).core), "forward", poisoned)
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss \(nan\) at step 4.*last good checkpoint.*step 3"):
+        pretrain(cfg, tmp_path, show_progress=False)
+    state = checkpoint.load(tmp_path / "last.pt")
+    assert state["step"] == 3
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    assert not (tmp_path / "final.pt").exists()
+
+
+def test_summary_and_final_weights(smoke_config, tmp_path):
+    s = pretrain(smoke_config("recon_a", **{"train.max_steps": 2}), tmp_path, show_progress=False)
+    assert s["steps"] == 2 and s["clips"] == 24
+    final = checkpoint.load(tmp_path / "final.pt")
+    assert final["config"]["name"] == "recon_a" and "student.audio_encoder.cls_token" in final["model"]
+    json.dumps(s)
