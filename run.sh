@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# avlib entry point. Creates the project venv (.venv) if absent, installs the pinned set once
+# (re-installs only when pyproject.toml or requirements/cpu-lock.txt change), then:
+#   ./run.sh            # main job: dvc repro at the profile in params/profile.yaml
+#   ./run.sh test       # the test suite (what CI runs)
+#   ./run.sh bench      # pretraining throughput per method (python -m avlib benchmark)
+#   ./run.sh lab        # JupyterLab on notebooks/
+#   ./run.sh <cmd ...>  # any command inside the venv, e.g. ./run.sh dvc repro table@xkd_tab01_kd_effect
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+VENV=${AVLIB_VENV:-.venv}
+export DVC_NO_ANALYTICS=1 PYTHONDONTWRITEBYTECODE=1
+
+setup() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "[avlib] creating $VENV with $($PY --version)"
+    "$PY" -m venv "$VENV"
+  fi
+  local want have
+  want=$(cat pyproject.toml requirements/cpu-lock.txt | sha256sum | cut -c1-32)
+  have=$(cat "$VENV/.avlib-installed" 2>/dev/null || true)
+  if [ "$want" != "$have" ]; then
+    echo "[avlib] installing pinned packages into $VENV (first time: a few minutes)"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -c requirements/cpu-lock.txt -e ".[faiss,pipeline,notebooks,dev]"
+    echo "$want" > "$VENV/.avlib-installed"
+  fi
+  export PATH="$PWD/$VENV/bin:$PATH"
+}
+
+setup
+case "${1:-repro}" in
+  repro) shift || true; exec dvc repro "$@" ;;
+  test)  shift; exec python -m pytest -p no:cacheprovider "$@" ;;
+  bench) shift; exec python -m avlib benchmark "$@" ;;
+  lab)   shift; exec jupyter lab notebooks/ "$@" ;;
+  *)     exec "$@" ;;
+esac
