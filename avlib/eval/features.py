@@ -7,7 +7,24 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from avlib.data.audio import volume_jitter
+from avlib.data.views import waveform_window
 from avlib.log import progress
+
+
+def audio_clips(eval_views, audio: torch.Tensor, n_clips: int, train_aug: bool, generator) -> torch.Tensor:
+    """Audio-only multi-clip views: ``n_clips`` uniformly spaced windows of the global length per
+    sample, volume jitter when ``train_aug``; returns log-mel ``[B*n, 1, F, T]`` (sample-major)."""
+    B, S = audio.shape
+    L = eval_views.global_audio_samples
+    if S < L:
+        raise ValueError(f"audio clips too short: {S} samples, need {L}")
+    starts = torch.as_tensor(np.linspace(0, S - L, n_clips).round().astype(np.int64), device=audio.device)
+    rows = torch.arange(B, device=audio.device).repeat_interleave(n_clips)
+    wave = waveform_window(audio.float()[rows], starts.repeat(B), L)
+    if train_aug:
+        wave = volume_jitter(wave, eval_views.cfg.eval_volume_jitter, generator)
+    return eval_views.logmel(wave)
 
 
 @torch.no_grad()
@@ -26,8 +43,10 @@ def extract_features(encoder: torch.nn.Module, data, ids: np.ndarray, eval_views
         order = np.argsort(np.argsort(ids[i:i + batch_size]))  # back to the caller's order
         video = torch.from_numpy(np.ascontiguousarray(data.video[b])).to(device) if modality == "video" else None
         audio = torch.from_numpy(np.ascontiguousarray(data.audio[b]).astype(np.float32)).to(device)
-        clips = eval_views.clips(video, audio, n_clips=n_clips, train_aug=train_aug, generator=generator,
-                                 modality=modality)
-        f = encoder.features(clips[modality], pool="mean").float().cpu().numpy()
+        if modality == "video":
+            x, _ = eval_views.clips(video, audio, n_clips=n_clips, train_aug=train_aug, generator=generator)
+        else:
+            x = audio_clips(eval_views, audio, n_clips, train_aug, generator)
+        f = encoder.features(x, pool="mean").float().cpu().numpy()
         out.append(f.reshape(len(b), n_clips, -1)[order])
     return np.concatenate(out, 0)

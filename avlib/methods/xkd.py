@@ -125,7 +125,7 @@ class XKD(nn.Module):
         if which == "teacher" and self.distill:
             return self.teacher[key]
         if key not in self.student:
-            raise KeyError(f"this run has no {modality} encoder (losses: {self.cfg.xkd})")
+            raise KeyError(f"{self.cfg.name} has no {modality} encoder (none of its losses uses {modality})")
         return self.student[key]
 
     # ---------------------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ def test_teachers_get_no_gradient_and_start_equal_to_students():
 def test_baselines_build_only_what_they_train():
     _, m, _ = make({"recon_video": True, "recon_audio": False, "kd": False, "da": False})
     assert set(m.student) == {"video_encoder"} and not hasattr(m, "teacher")
-    with pytest.raises(KeyError, match="no audio encoder"):
+    with pytest.raises(KeyError, match="has no audio encoder"):
         m.encoder_for_eval("audio")
     assert m.encoder_for_eval("video") is m.student["video_encoder"]
     _, x, _ = make()

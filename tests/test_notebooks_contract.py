@@ -1,0 +1,40 @@
+"""Notebook contract: stripped, python3 kernelspec, exactly one literal-only `parameters` cell whose keys
+cover the params file, no def/class, one avlib.report call; every index entry has notebook + params."""
+import ast
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+INDEX = yaml.safe_load((ROOT / "params/index.yaml").read_text())
+ARTIFACTS = sorted(INDEX.get("tables", {})) + sorted(INDEX.get("figures", {}))
+
+
+def test_index_lists_artifacts():
+    assert ARTIFACTS, "params/index.yaml lists no tables or figures"
+
+
+@pytest.mark.parametrize("aid", ARTIFACTS)
+def test_notebook_contract(aid):
+    nb = json.loads((ROOT / "notebooks" / f"{aid}.ipynb").read_text())
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), "notebook not stripped"
+    params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1, "exactly one parameters cell"
+    assert not any("injected-parameters" in c.get("metadata", {}).get("tags", []) for c in code)
+    tree = ast.parse("".join(params[0]["source"]))
+    names = set()
+    for node in tree.body:
+        assert isinstance(node, ast.Assign) and len(node.targets) == 1, "parameters cell: assignments only"
+        ast.literal_eval(node.value)  # literals only
+        names.add(node.targets[0].id)
+    keys = set(yaml.safe_load((ROOT / "params" / f"{aid}.yaml").read_text()))
+    assert keys <= names, f"params/{aid}.yaml keys missing from the parameters cell: {keys - names}"
+    body = "\n".join("".join(c["source"]) for c in code if c is not params[0])
+    for node in ast.walk(ast.parse(body)):
+        assert not isinstance(node, (ast.FunctionDef, ast.ClassDef)), "no def/class in notebooks"
+    assert f"run_{aid}(" in body
+    assert (ROOT / "params/reference").is_dir()
