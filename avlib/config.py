@@ -262,7 +262,22 @@ def read_yaml(path: str | Path) -> dict:
     return data
 
 
-def config_hash(cfg: Any) -> str:
-    """Stable short hash of a config (used to refuse resuming a run under a different config)."""
-    blob = json.dumps(to_dict(cfg) if dataclasses.is_dataclass(cfg) else cfg, sort_keys=True)
+# fields that do not change what a run computes (a resume across them is safe)
+NON_RESULT_KEYS = {"name": None, "train": ("device", "num_threads", "ckpt_every_steps", "log_every_steps",
+                                           "max_steps", "stop_on_collapse", "collapse_kl_min", "collapse_patience")}
+
+
+def config_hash(cfg: Any, result_only: bool = True) -> str:
+    """Stable short hash of a config. With ``result_only`` it ignores bookkeeping fields (device,
+    threads, logging/checkpoint cadence, ``max_steps``, collapse-detector settings, run name), so a run
+    can be resumed across them; every other change makes a different run."""
+    d = to_dict(cfg) if dataclasses.is_dataclass(cfg) else copy.deepcopy(cfg)
+    if result_only:
+        for key, sub in NON_RESULT_KEYS.items():
+            if sub is None:
+                d.pop(key, None)
+            else:
+                for k in sub:
+                    d.get(key, {}).pop(k, None)
+    blob = json.dumps(d, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

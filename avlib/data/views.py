@@ -394,8 +394,11 @@ class EvalViews(_ViewsBase):
             raise ValueError(f"n_clips must be >= 1, got {n_clips}")
         c, dev = self.cfg, video_u8.device
         B, T = video_u8.shape[:2]
-        starts = np.linspace(0, max(T - c.video_frames, 0), n_clips).round().astype(np.int64)
-        t0 = torch.as_tensor(starts, device=dev).repeat(B)
+        if train_aug:  # Supp. A.5: training clips are sampled at random positions
+            t0 = rand_int(0, max(T - c.video_frames, 0), (B * n_clips,), generator, dev)
+        else:
+            starts = np.linspace(0, max(T - c.video_frames, 0), n_clips).round().astype(np.int64)
+            t0 = torch.as_tensor(starts, device=dev).repeat(B)
         v, wave = self._windows(video_u8, audio, t0, torch.arange(B, device=dev).repeat_interleave(n_clips))
         if train_aug:
             v = self._video_aug(v, c.video_size, c.eval_crop_scale, c.eval_gray_p, 0, generator)

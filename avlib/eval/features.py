@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from avlib.data.audio import volume_jitter
+from avlib.data.audio import rand_int, volume_jitter
 from avlib.data.views import waveform_window
 from avlib.log import progress
 
@@ -19,9 +19,12 @@ def audio_clips(eval_views, audio: torch.Tensor, n_clips: int, train_aug: bool, 
     L = eval_views.global_audio_samples
     if S < L:
         raise ValueError(f"audio clips too short: {S} samples, need {L}")
-    starts = torch.as_tensor(np.linspace(0, S - L, n_clips).round().astype(np.int64), device=audio.device)
+    if train_aug:  # random training windows (Supp. A.5), uniformly spaced test windows
+        starts = rand_int(0, S - L, (B * n_clips,), generator, audio.device)
+    else:
+        starts = torch.as_tensor(np.linspace(0, S - L, n_clips).round().astype(np.int64), device=audio.device).repeat(B)
     rows = torch.arange(B, device=audio.device).repeat_interleave(n_clips)
-    wave = waveform_window(audio.float()[rows], starts.repeat(B), L)
+    wave = waveform_window(audio.float()[rows], starts, L)
     if train_aug:
         wave = volume_jitter(wave, eval_views.cfg.eval_volume_jitter, generator)
     return eval_views.logmel(wave)

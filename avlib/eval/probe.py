@@ -38,7 +38,7 @@ def fc_probe(train, val, test, *, multilabel: bool = False, epochs: int = 50, lr
     xt = torch.from_numpy(xtr)
     yt = torch.from_numpy(ytr).float() if multilabel else torch.from_numpy(ytr).long()
     metric = (lambda s, y: mean_average_precision(s, y)) if multilabel else top1
-    best = {"val": -1.0}
+    best = {"val": -1.0, "test": float("nan"), "best_epoch": 0}
     for ep in range(1, epochs + 1):
         model.train()
         perm = torch.randperm(len(xt), generator=g)
@@ -51,5 +51,7 @@ def fc_probe(train, val, test, *, multilabel: bool = False, epochs: int = 50, lr
         if v > best["val"]:
             best = {"val": v, "test": metric(_scores(model, np.asarray(test[0], np.float32)), np.asarray(test[1])),
                     "best_epoch": ep}
+    if best["best_epoch"] == 0:
+        raise ValueError("fc_probe: the validation metric was never finite (NaN features, or no positive labels)")
     best["metric"] = "mAP" if multilabel else "top1"
     return best

@@ -83,7 +83,8 @@ def cross_modal_attention(
     else:
         raise ValueError(f"impl must be 'closed_form' or 'outer', got {impl!r}")
     if mode == "mean":
-        return pooled / a_self.mean(dim=-1, keepdim=True)
+        scale = a_self.mean(dim=-1, keepdim=True).clamp_min(torch.finfo(a_self.dtype).tiny)
+        return pooled / scale
     return torch.softmax(pooled, dim=-1)
 
 

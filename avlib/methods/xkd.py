@@ -216,10 +216,10 @@ class XKD(nn.Module):
                     l_da_s = self._mmd(zs_v, zs_a)
                     l_da_t = self._mmd(tv, ta)  # carries no gradient: teachers are EMA (Eq. 13)
                     logs["loss_da_student"], logs["loss_da_teacher"] = l_da_s.detach(), l_da_t.detach()
-                    if x.da_teacher_term == "add":
-                        l_da = (l_da_s + l_da_t) / 2 if x.loss_reduction == "code" else l_da_s + l_da_t
-                    else:
-                        l_da = l_da_s
+                    # 'add' reproduces the code's loss value; 'log' drops the constant teacher term but keeps
+                    # the student term's weight (1/2 under the code's group mean): identical gradients.
+                    half = 0.5 if x.loss_reduction == "code" else 1.0
+                    l_da = half * (l_da_s + l_da_t) if x.da_teacher_term == "add" else half * l_da_s
                     terms.append((x.lambda_da, l_da))
                     logs["loss_da"] = l_da.detach()
                 # Eq. 11: audio student <- video teacher, video student <- audio teacher
@@ -231,10 +231,9 @@ class XKD(nn.Module):
                     terms.append((x.lambda_kd, l_kd))
                     logs["loss_kd"] = l_kd.detach()
 
+        # code: weighted sum / sum of weights (a single term is therefore unweighted); paper: Eq. 12 sum
         loss = sum(w * l for w, l in terms)
-        if x.loss_reduction == "code" and len(terms) > 1:
+        if x.loss_reduction == "code":
             loss = loss / sum(w for w, _ in terms)
-        elif len(terms) == 1:
-            loss = terms[0][1]
         logs["loss"] = loss.detach()
         return {"loss": loss, "logs": logs}

@@ -18,6 +18,7 @@ from typing import Literal, Mapping, Sequence
 import torch
 from timm.models.vision_transformer import Block
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from .masking import Rounding, gather_tokens, masking_from_keep, random_masking
 from .pos_embed import LearnablePosEmbed
@@ -115,9 +116,12 @@ def last_block_attention(block: Block, x: Tensor) -> Tensor:
     ``softmax(q_norm(Q) * scale @ k_norm(K)^T)`` with ``Q, K`` from ``block.attn.qkv(block.norm1(x))``."""
     attn = block.attn
     B, N, _ = x.shape
-    qkv = attn.qkv(block.norm1(x)).reshape(B, N, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
-    q, k = attn.q_norm(qkv[0]), attn.k_norm(qkv[1])
-    return ((q * attn.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
+    with torch.autocast(device_type=x.device.type, enabled=False):  # the map sets refine's weights: fp32
+        qkv = F.linear(block.norm1(x.float()), attn.qkv.weight.float(),
+                       None if attn.qkv.bias is None else attn.qkv.bias.float())
+        qkv = qkv.reshape(B, N, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
+        q, k = attn.q_norm(qkv[0]), attn.k_norm(qkv[1])
+        return ((q * attn.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
 
 
 class ViTEncoder(nn.Module):

@@ -47,14 +47,19 @@ def clip_gradients(params, max_norm: float, mode: str) -> float:
     parameters. Returns the global gradient norm before clipping (for logging)."""
     params = [p for p in params if p.grad is not None]
     if not params:
-        return 0.0
-    total = torch.norm(torch.stack([p.grad.detach().norm(2) for p in params]), 2)
+        raise RuntimeError("clip_gradients: no parameter received a gradient (is the loss connected?)")
+    norms = torch._foreach_norm([p.grad for p in params])
+    total = torch.linalg.vector_norm(torch.stack(norms))
     if mode == "global" and max_norm > 0:
         torch.nn.utils.clip_grad_norm_(params, max_norm)
     elif mode == "per_param_students" and max_norm > 0:
-        for p in params:
-            n = p.grad.norm(2)
-            clip = max_norm / (n + 1e-6)
-            if clip < 1:
-                p.grad.mul_(clip)
+        for p, n in zip(params, norms):  # no host sync per parameter
+            p.grad.mul_((max_norm / (n + 1e-6)).clamp(max=1.0))
     return float(total)
+
+
+@torch.no_grad()
+def grads_finite(params) -> bool:
+    """True when every gradient of ``params`` is finite (one fused norm, one host sync)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    return bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all()) if grads else True

@@ -6,8 +6,9 @@
   per iteration;
 * bf16 autocast on CUDA (fp16 with a GradScaler on request), fp32 on CPU;
 * DDP when launched by ``torchrun`` (gloo on CPU, NCCL on GPU); teachers never receive gradients;
-* checkpoints every ``ckpt_every_steps`` written atomically, automatic resume (refused when the
-  config changed), a JSON-lines metrics log, a progress bar;
+* checkpoints every ``ckpt_every_steps`` written atomically, automatic resume (not across a change of
+  a result-affecting config field: the old files are then moved to ``stale-<hash>/``), per-rank RNG
+  states so a resumed run equals an uninterrupted one, a JSON-lines metrics log, a progress bar;
 * a non-finite loss or gradient, or a collapse signal, stops the run with a clear message and keeps
   the last good checkpoint.
 """
@@ -34,7 +35,7 @@ from avlib.log import JsonlWriter, progress
 from avlib.methods import build_method, views_config
 from avlib.paths import resolve
 from avlib.seed import make_generator, seed_everything
-from avlib.train.optim import build_optimizer, clip_gradients, lr_wd_schedules, set_lr_wd
+from avlib.train.optim import build_optimizer, clip_gradients, grads_finite, lr_wd_schedules, set_lr_wd
 from avlib.train.schedules import build_schedule
 
 log = logging.getLogger(__name__)
@@ -98,8 +99,17 @@ class _Batches:
         return self._pool.submit(self._read, self.ids(step))
 
 
-def _rng_state(gen: torch.Generator) -> dict:
-    return {"gen": gen.get_state(), "torch": torch.get_rng_state()}
+def _rng_states(gen: torch.Generator) -> dict:
+    """Every rank's generator and CPU RNG state (gathered on all ranks; index = rank)."""
+    mine = (gen.get_state(), torch.get_rng_state())
+    if dist.is_dist():
+        import torch.distributed as tdist
+
+        allst = [None] * dist.world_size()
+        tdist.all_gather_object(allst, mine)
+    else:
+        allst = [mine]
+    return {"gen": [g for g, _ in allst], "torch": [t for _, t in allst]}
 
 
 class Trainer:
@@ -123,6 +133,7 @@ class Trainer:
         self.temp_a = build_schedule(cfg.xkd.teacher_temp_audio, total, iters_per_epoch)
         self.autocast, self.scaler = autocast_context(device, cfg.train.precision)
         self.gen = make_generator(cfg.train.seed * 1000 + dist.rank(), device=device)
+        self.trainable = [p for p in self.core.parameters() if p.requires_grad]
         if cfg.optim.clip_mode == "per_param_students":
             self.clip_params = self.core.student_parameters_for_clipping()
         else:
@@ -148,7 +159,7 @@ class Trainer:
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
         gnorm = clip_gradients(self.clip_params, cfg.optim.clip_grad, cfg.optim.clip_mode)
-        if not math.isfinite(gnorm) and self.scaler is None:
+        if self.scaler is None and not (math.isfinite(gnorm) and grads_finite(self.trainable)):
             raise NonFiniteLossError(
                 f"{cfg.name}: non-finite gradient norm at step {step}; the last good checkpoint is "
                 f"{out_dir / checkpoint.LAST} (step {last_good}).")
@@ -192,18 +203,27 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, s
     if ckpt_path and resume:
         state = checkpoint.load(ckpt_path, map_location=device)
         if state.get("config_hash") != chash:
-            log.warning("config changed since %s (hash %s != %s): starting a fresh run",
-                        ckpt_path, state.get("config_hash"), chash)
+            stale = out_dir / f"stale-{state.get('config_hash')}"
+            log.warning("config changed since %s (hash %s != %s): not resuming; the old run is kept in %s",
+                        ckpt_path, state.get("config_hash"), chash, stale)
+            dist.barrier()
             if dist.is_main():
-                for f in (ckpt_path, out_dir / "metrics.jsonl", out_dir / FINAL):
-                    f.unlink(missing_ok=True)
+                stale.mkdir(exist_ok=True)
+                for f in (ckpt_path, out_dir / "metrics.jsonl", out_dir / FINAL, out_dir / "summary.json"):
+                    if f.exists():
+                        os.replace(f, stale / f.name)
+            dist.barrier()
         else:
             core.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             if scaler is not None and state.get("scaler"):
                 scaler.load_state_dict(state["scaler"])
-            gen.set_state(state["rng"]["gen"].cpu())
-            torch.set_rng_state(state["rng"]["torch"].cpu())
+            gens, cpus = state["rng"]["gen"], state["rng"]["torch"]
+            if len(gens) != dist.world_size():
+                raise RuntimeError(f"{ckpt_path} was written by {len(gens)} rank(s); resume it with the same "
+                                   f"world size (now {dist.world_size()}) or start afresh with --fresh")
+            gen.set_state(gens[dist.rank()].cpu())
+            torch.set_rng_state(cpus[dist.rank()].cpu())
             step = int(state["step"])
             log.info("resumed from %s at step %d/%d (epoch %d)", ckpt_path, step, total, step // ipe)
     if dist.is_main():
@@ -214,13 +234,14 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, s
                  torch.get_num_threads())
 
     def save(step_done: int) -> Path | None:
+        rng = _rng_states(gen)  # collective: every rank takes part
         if not dist.is_main():
             return None
         return checkpoint.atomic_save({
             "model": core.state_dict(), "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict() if scaler is not None else {}, "step": step_done,
             "epoch": step_done // ipe, "config": to_dict(cfg), "config_hash": chash,
-            "rng": _rng_state(gen), "avlib_version": __version__}, out_dir / checkpoint.LAST)
+            "rng": rng, "avlib_version": __version__}, out_dir / checkpoint.LAST)
 
     last_good = step
     collapse_count = 0
@@ -252,12 +273,12 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, s
                 f"mean < {cfg.train.collapse_kl_min} for {collapse_count} steps: {_kl_logs(logs)}). The last good "
                 f"checkpoint is {out_dir / checkpoint.LAST} (step {last_good}). See Supp. B.5: projector "
                 f"norm, L_da and centering prevent this.")
-        if step % cfg.train.ckpt_every_steps == 0 and step < total:
+        if step % cfg.train.ckpt_every_steps == 0 and step < total:  # all ranks (RNG gather)
             save(step)
             last_good = step
     bar.close()
+    save(step)
     if dist.is_main():
-        save(step)
         checkpoint.atomic_save({"model": core.state_dict(), "config": to_dict(cfg), "config_hash": chash,
                                 "step": step, "avlib_version": __version__}, out_dir / FINAL)
     replicas_agree = _replicas_agree(core) if distributed else None

@@ -69,7 +69,8 @@ def test_loss_combination_eq12_code_and_paper():
         if red == "code":  # group means, weighted sum divided by 5 + 1 + 1
             ae = (lg["loss_recon_video"] + lg["loss_recon_audio"]) / 2
             kd = (lg["loss_kd_v2a"] + lg["loss_kd_a2v"]) / 2
-            expect = (5 * ae + lg["loss_da_student"] + kd) / 7
+            # L_da = (MMD_s + MMD_t)/2 in the code; MMD_t is a constant, so only MMD_s/2 is kept
+            expect = (5 * ae + lg["loss_da_student"] / 2 + kd) / 7
         else:  # Eq. 2, 9 (student term; the teacher term is a constant), 11, 12 as sums
             ae = lg["loss_recon_video"] + lg["loss_recon_audio"]
             kd = lg["loss_kd_v2a"] + lg["loss_kd_a2v"]
@@ -126,3 +127,15 @@ def test_mats_shared_teacher_block_is_ema_updated_once_per_step():
     m.update_teacher(0.9)
     expect = 0.9 * w_t0 + 0.1 * w_s  # once, not 0.81 * w_t0 + ...
     assert torch.allclose(m.teacher["audio_encoder"].blocks[0].attn.qkv.weight, expect, atol=1e-6)
+
+
+def test_teacher_mmd_term_log_or_add_gives_identical_gradients():
+    """The teacher-side MMD has no gradient (teachers are EMA); dropping it ('log') must not change
+    the student MMD's weight: gradients equal the released code's ('add')."""
+    grads = {}
+    for mode in ("log", "add"):
+        cfg, model, views = make(da_teacher_term=mode)
+        out = model(batch(views), SCHED, torch.Generator().manual_seed(0))
+        out["loss"].backward()
+        grads[mode] = [p.grad.clone() for p in model.student["video_head"].parameters() if p.grad is not None]
+    assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(grads["log"], grads["add"]))

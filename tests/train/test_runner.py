@@ -48,6 +48,16 @@ def test_changed_config_starts_fresh(smoke_config, tmp_path, caplog):
         pretrain(smoke_config("ae", **{"train.max_steps": 3, "optim.lr": 1e-3}), tmp_path, show_progress=False)
     assert "config changed" in caplog.text
     assert [r["step"] for r in read_jsonl(tmp_path / "metrics.jsonl")] == [1, 2, 3]
+    stale = list(tmp_path.glob("stale-*"))
+    assert len(stale) == 1 and (stale[0] / "last.pt").is_file()  # the old run is kept, not deleted
+
+
+def test_bookkeeping_changes_still_resume(smoke_config, tmp_path, caplog):
+    pretrain(smoke_config("recon_a", **{"train.max_steps": 3}), tmp_path, show_progress=False)
+    with caplog.at_level("INFO"):
+        s = pretrain(smoke_config("recon_a", **{"train.max_steps": 5, "train.log_every_steps": 2}), tmp_path,
+                     show_progress=False)
+    assert "resumed from" in caplog.text and s["steps"] == 5
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(smoke_config, tmp_path, monkeypatch):
