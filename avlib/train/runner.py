@@ -50,6 +50,25 @@ class CollapseError(RuntimeError):
     """Teacher outputs stopped depending on the input (Supp. B.5); the last good checkpoint is kept."""
 
 
+TRAINING_CODE = ("config.py", "data/audio.py", "data/views.py", "models", "losses", "methods", "train")
+
+
+def code_fingerprint() -> str:
+    """Hash of the avlib sources a pretraining run depends on (the same paths as the DVC stage deps).
+    A checkpoint written by different code is not resumed: after a fix, DVC re-runs the stage and the
+    run must really retrain rather than "resume" a finished checkpoint."""
+    import hashlib
+
+    pkg = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for rel in TRAINING_CODE:
+        p = pkg / rel
+        for f in sorted(p.rglob("*.py")) if p.is_dir() else [p]:
+            h.update(str(f.relative_to(pkg)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def resolve_device(name: str) -> str:
     if name == "auto":
         return f"cuda:{dist.local_rank()}" if torch.cuda.is_available() else "cpu"
@@ -196,7 +215,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, s
 
     tr = Trainer(cfg, device, total, ipe, distributed)
     core, optimizer, scaler, gen = tr.core, tr.optimizer, tr.scaler, tr.gen
-    chash = config_hash(cfg)
+    chash = f"{config_hash(cfg)}-{code_fingerprint()}"
     writer = JsonlWriter(out_dir / "metrics.jsonl")
     step = 0
     ckpt_path = checkpoint.latest(out_dir)
@@ -204,7 +223,8 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, s
         state = checkpoint.load(ckpt_path, map_location=device)
         if state.get("config_hash") != chash:
             stale = out_dir / f"stale-{state.get('config_hash')}"
-            log.warning("config changed since %s (hash %s != %s): not resuming; the old run is kept in %s",
+            log.warning("config or training code changed since %s (%s != %s): not resuming; the old run is "
+                        "kept in %s",
                         ckpt_path, state.get("config_hash"), chash, stale)
             dist.barrier()
             if dist.is_main():

@@ -46,7 +46,7 @@ def test_changed_config_starts_fresh(smoke_config, tmp_path, caplog):
     pretrain(smoke_config("ae", **{"train.max_steps": 3}), tmp_path, show_progress=False)
     with caplog.at_level("WARNING"):
         pretrain(smoke_config("ae", **{"train.max_steps": 3, "optim.lr": 1e-3}), tmp_path, show_progress=False)
-    assert "config changed" in caplog.text
+    assert "changed since" in caplog.text
     assert [r["step"] for r in read_jsonl(tmp_path / "metrics.jsonl")] == [1, 2, 3]
     stale = list(tmp_path.glob("stale-*"))
     assert len(stale) == 1 and (stale[0] / "last.pt").is_file()  # the old run is kept, not deleted
@@ -87,3 +87,12 @@ def test_summary_and_final_weights(smoke_config, tmp_path):
     final = checkpoint.load(tmp_path / "final.pt")
     assert final["config"]["name"] == "recon_a" and "student.audio_encoder.cls_token" in final["model"]
     json.dumps(s)
+
+
+def test_changed_training_code_is_not_resumed(smoke_config, tmp_path, monkeypatch, caplog):
+    pretrain(smoke_config("recon_a", **{"train.max_steps": 2}), tmp_path, show_progress=False)
+    monkeypatch.setattr(runner, "code_fingerprint", lambda: "0000000000000000")
+    with caplog.at_level("WARNING"):
+        s = pretrain(smoke_config("recon_a", **{"train.max_steps": 2}), tmp_path, show_progress=False)
+    assert "not resuming" in caplog.text and s["steps"] == 2
+    assert [r["step"] for r in read_jsonl(tmp_path / "metrics.jsonl")] == [1, 2]
