@@ -83,7 +83,10 @@ def evaluate_run(run_dir: str | Path, tasks: dict, *, encoder: str = "teacher", 
             res = {"metric": r["metric"], "val": r["val"], "test": r["test"], "best_epoch": r["best_epoch"]}
         else:
             raise ValueError(f"eval.tasks.{name}.protocol must be 'svm' or 'fc', got {task['protocol']!r}")
-        res.update({"modality": mod, "encoder": encoder, "protocol": task["protocol"],
+        ytest = np.asarray(feats["test"][1])
+        # chance: uniform guessing for top-1; label prevalence for mAP (the AP of a random ranking)
+        chance = 100.0 * float(ytest.mean()) if multilabel else 100.0 / len(np.unique(feats["train"][1]))
+        res.update({"modality": mod, "encoder": encoder, "protocol": task["protocol"], "chance": chance,
                     "n_train": int(len(feats["train"][0])), "n_test": int(len(feats["test"][0])),
                     "feature_dim": int(feats["train"][0].shape[-1])})
         results[name] = res

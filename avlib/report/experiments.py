@@ -68,7 +68,8 @@ def run_xkd_tab01_kd_effect(*, runs: dict, tasks: dict, video_tasks: list, evals
                 method = "recon" if row_key.startswith("recon") else row_key
                 rows.append({"method": method, "run": run, "seed": ev["seed"], "task": task,
                              "dataset": tasks[task], "encoder": res["encoder"], "protocol": res["protocol"],
-                             "metric": res["metric"], "value": res["test"], "val_value": res["val"]})
+                             "metric": res["metric"], "value": res["test"], "val_value": res["val"],
+                             "chance": res.get("chance", float("nan"))})
     tidy = pd.DataFrame(rows)
     if tidy.empty:
         raise ValueError("no evaluation results found for the runs listed in the params")
@@ -77,6 +78,8 @@ def run_xkd_tab01_kd_effect(*, runs: dict, tasks: dict, video_tasks: list, evals
         return tidy[(tidy.method == method) & (tidy.task == task)]["value"].tolist()
 
     header = ["Loss"] + [f"{tasks[t]} (paper)" for t in tasks] + [f"{tasks[t]} (ours)" for t in tasks]
+    chance = {t: float(tidy[tidy.task == t]["chance"].mean()) if (tidy.task == t).any() else float("nan")
+              for t in tasks}
     md_rows, metrics, plot = [], {}, []
     for method in ("recon", "ae", "xkd"):
         paper_cells, our_cells = [], []
@@ -91,8 +94,10 @@ def run_xkd_tab01_kd_effect(*, runs: dict, tasks: dict, video_tasks: list, evals
             paper_cells.append(f"{pv:.1f}{dp}")
             our_cells.append(fmt_ms(m, s, n) + dm)
             metrics[f"{method}/{t}/mean"], metrics[f"{method}/{t}/std"], metrics[f"{method}/{t}/n_seeds"] = m, s, n
-            plot.append({"task": tasks[t], "method": LOSS_LABELS[method], "mean": m, "std": s, "paper": pv})
+            plot.append({"task": tasks[t], "method": LOSS_LABELS[method], "mean": m, "std": s, "paper": pv,
+                         "chance": chance[t]})
         md_rows.append([LOSS_LABELS[method]] + paper_cells + our_cells)
+    md_rows.append(["chance level"] + ["" for _ in tasks] + [f"{chance[t]:.1f}" for t in tasks])
 
     claims = []
     for t in video_tasks:
@@ -109,7 +114,7 @@ def run_xkd_tab01_kd_effect(*, runs: dict, tasks: dict, video_tasks: list, evals
           "Linear evaluation on the avsynth downstream tasks standing in for the paper's datasets "
           "(top-1 %, mAP % for the FSD50K role). *(paper)* columns quote Sarkar & Etemad (2024), Table 1 "
           "(ViT-B, Kinetics-400, 800 epochs); *(ours)* columns are measured here, mean ± std over seeds "
-          f"{seeds}; arrows give the gap to L_xkd.", "",
+          f"{seeds}; arrows give the gap to L_xkd; the last row is the chance level of each task.", "",
           markdown_table(header, md_rows), "",
           f"**Directional claim** (does L_xkd beat L_ae and L_recon on the video tasks?): **{overall}** "
           f"by the measurement ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))}).", ""]

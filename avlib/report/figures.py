@@ -31,10 +31,14 @@ def bar_compare(df: pd.DataFrame, title: str = ""):
         ax.bar(x, sub["mean"], w, yerr=sub["std"].fillna(0), capsize=3, color=colors[i % len(colors)],
                label=f"{m} (ours)")
         ax.scatter(x, sub["paper"], marker="_", s=250, color="k", zorder=3, label="paper" if i == 0 else None)
+    if "chance" in df:
+        ch = df.drop_duplicates("task").set_index("task").reindex(tasks)["chance"]
+        xs = np.arange(len(tasks))
+        ax.hlines(ch, xs - 0.42, xs + 0.42, colors="red", linewidth=1.5, zorder=4, label="chance")
     ax.set_xticks(np.arange(len(tasks)), tasks)
     ax.set_ylabel("top-1 % (mAP % for FSD50K)")
     ax.set_ylim(0, 100)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, ncol=len(methods) + 1, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    ax.legend(fontsize=8, ncol=len(methods) + 2, loc="upper center", bbox_to_anchor=(0.5, -0.12))
     ax.grid(axis="y", alpha=0.3)
     return fig
