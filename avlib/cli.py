@@ -23,13 +23,9 @@ log = logging.getLogger("avlib")
 
 
 def _atomic_json(obj, path: str | Path) -> None:
-    import os
+    from avlib.paths import atomic_write_text
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def cmd_data_generate(a) -> int:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from avlib.paths import atomic_write_text
+
 
 def setup_logging(level: int = logging.INFO, rank: int = 0) -> None:
     """Configure the root logger for CLI use: one concise line per record, quiet off rank 0."""
@@ -38,9 +40,7 @@ class JsonlWriter:
             return
         keep = [ln for ln in self.path.read_text().splitlines()
                 if ln.strip() and json.loads(ln).get("step", -1) <= step]
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text("".join(k + "\n" for k in keep))
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, "".join(k + "\n" for k in keep))
 
     def write(self, record: dict) -> None:
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}

@@ -26,6 +26,17 @@ def resolve(path: str | Path, root: str | Path | None = None) -> Path:
     return p if p.is_absolute() else (Path(root) if root else repo_root()) / p
 
 
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``: readers never
+    see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
 def results_dir(artifact_id: str, root: str | Path | None = None) -> Path:
     d = resolve(Path("results") / artifact_id, root)
     d.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import avlib
+from avlib.paths import atomic_write_text
 
 
 def git_sha(root: str | Path | None = None) -> str:
@@ -45,8 +46,5 @@ def write_provenance(out_dir: str | Path, *, profile: str, started: float, extra
     rec = {"git_sha": git_sha(root), "versions": versions(), "device": device_info(), "profile": profile,
            "wall_s": round(time.time() - started, 2),
            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(extra or {})}
-    path = Path(out_dir) / "provenance.json"
-    tmp = path.with_name(".provenance.json.tmp")
-    tmp.write_text(json.dumps(rec, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(Path(out_dir) / "provenance.json",
+                             json.dumps(rec, indent=2, sort_keys=True, default=str) + "\n")

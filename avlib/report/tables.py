@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from avlib.paths import atomic_write_text
 
 
 def mean_std(values) -> tuple[float, float, int]:
@@ -53,9 +54,6 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 def write_outputs(out_dir: str | Path, *, tidy: pd.DataFrame, markdown: str, metrics: dict) -> None:
     """``table.csv`` (tidy), ``table.md`` and ``metrics.json``, each written atomically."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     for name, text in (("table.csv", tidy.to_csv(index=False)), ("table.md", markdown.rstrip() + "\n"),
                        ("metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, out / name)
+        atomic_write_text(out / name, text)
