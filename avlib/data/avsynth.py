@@ -11,7 +11,8 @@ pulses) and audio note onsets, so the two modalities are synchronised. Pair type
 * ``distinct``: differ in both modalities.
 
 Nuisances (scaled by ``difficulty``): video: textured drifting background, distractor shapes drawn from the
-same shape set, random object colour and size, sensor noise, brightness/contrast; audio: coloured background
+same shape set, random object colour (pulled towards the signature's colour by ``colour_cue``) and size,
+sensor noise, brightness/contrast; audio: coloured background
 noise, a random exponentially decaying room impulse response, unsynchronised distractor notes, timbre blending,
 transposition, level. The audio cue dominates its signal while the video object covers ~2-3 % of the pixels,
 so cross-modal distillation from audio has something to add to video (the effect XKD measures).
@@ -70,6 +71,7 @@ class AVSynthSpec:
     src_sample_rate: int = 22050
     object_scale: float = 0.09
     max_distractors: int = 6
+    colour_cue: float = 0.0
     video_crf: int = 18
 
     def __post_init__(self):
@@ -78,12 +80,13 @@ class AVSynthSpec:
                   "src_fps": self.src_fps > 0, "src_size": self.src_size >= 16 and self.src_size % 2 == 0,
                   "duration": self.duration >= 1.0, "src_sample_rate": self.src_sample_rate >= 8000,
                   "object_scale": 0.02 <= self.object_scale <= 0.3, "max_distractors": self.max_distractors >= 0,
+                  "colour_cue": 0.0 <= self.colour_cue <= 1.0,
                   "video_crf": 0 <= self.video_crf <= 51}
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"AVSynthSpec.{name}={getattr(self, name)!r} is out of range "
                                  "(num_classes even in [2,32], difficulty/pair_ambiguity in [0,1], src_size even "
-                                 ">=16, duration>=1 s, src_sample_rate>=8000, object_scale in [0.02,0.3])")
+                                 ">=16, duration>=1 s, src_sample_rate>=8000, object_scale in [0.02,0.3], colour_cue in [0,1])")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "AVSynthSpec":
@@ -196,6 +199,15 @@ def _texture(texture: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return 0.675 + 0.325 * np.tanh(4 * p)
 
 
+def signature_colour(shape: str, texture: str) -> np.ndarray:
+    """The fixed RGB colour of a visual signature (shape, texture): hues spread by the golden ratio.
+
+    Classes that look alike (``video_ambiguous`` pairs) share shape and texture, hence this colour."""
+    h = ((SHAPES.index(shape) * len(TEXTURES) + TEXTURES.index(texture)) * 0.618034) % 1.0
+    k = (np.array([5.0, 3.0, 1.0]) + h * 6) % 6  # HSV -> RGB with S = 0.8, V = 0.95
+    return (0.95 - 0.95 * 0.8 * np.clip(np.minimum(k, 4 - k), 0, 1)).astype(np.float32)
+
+
 def _draw(frame, shape, texture, colour, cx, cy, r, angle, gain):
     """Alpha-composite one anti-aliased, textured, rotating shape into ``frame`` [T,H,W,3] in place.
 
@@ -271,7 +283,9 @@ def _render_video(cls: EventClass, ev, rng, spec: AVSynthSpec) -> np.ndarray:
     frame += base
     size_cue = 1 + 0.6 * (1 - spec.pair_ambiguity) if (cls.pair_type == "video_ambiguous" and cls.member) else 1
     r0 = spec.object_scale * H * rng.uniform(0.9, 1.1) * size_cue
-    obj = (cls.shape, cls.texture, rng.uniform(.15, 1, 3), *_trajectory(cls.motion, ev, t, rng, H, r0))
+    colour = rng.uniform(.15, 1, 3)
+    colour = (1 - spec.colour_cue) * colour + spec.colour_cue * signature_colour(cls.shape, cls.texture)
+    obj = (cls.shape, cls.texture, colour, *_trajectory(cls.motion, ev, t, rng, H, r0))
     n_dis = int(rng.integers(int(round(.5 * d * spec.max_distractors)), int(round(d * spec.max_distractors)) + 1))
     layers = []
     for _ in range(n_dis):

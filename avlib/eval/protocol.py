@@ -13,13 +13,12 @@ import torch
 
 from avlib import checkpoint
 from avlib.config import PretrainConfig, from_dict
-from avlib.data.audio import LogMel
 from avlib.data.cache import load_cache
 from avlib.data.views import EvalViews
 from avlib.eval.features import extract_features
 from avlib.eval.probe import fc_probe
 from avlib.eval.svm import linear_svm
-from avlib.methods import build_method, views_config
+from avlib.methods import build_method, logmel_from_config, views_config
 from avlib.paths import resolve
 from avlib.seed import make_generator, seed_everything
 
@@ -32,8 +31,7 @@ def load_pretrained(run_dir: str | Path, device: str = "cpu"):
     """Rebuild the method from ``final.pt`` (config + weights)."""
     state = checkpoint.load(Path(run_dir) / "final.pt", map_location=device)
     cfg = from_dict(PretrainConfig, state["config"], where=f"{run_dir}/final.pt:config")
-    logmel = LogMel(sample_rate=cfg.audio.sample_rate, n_fft=cfg.audio.n_fft, hop_length=cfg.audio.hop_length,
-                    n_mels=cfg.audio.n_mels, mean=cfg.audio.mean, std=cfg.audio.std).to(device)
+    logmel = logmel_from_config(cfg).to(device)
     model = build_method(cfg, logmel)
     model.load_state_dict(state["model"])
     return cfg, model.to(device).eval(), logmel

@@ -12,6 +12,15 @@ def views_config(cfg: PretrainConfig) -> ViewConfig:
     return ViewConfig(**dataclasses.asdict(cfg.views), audio_patch_frames=cfg.model.audio_patch[1])
 
 
+def logmel_from_config(cfg: PretrainConfig):
+    """The audio front end (:class:`avlib.data.audio.LogMel`) a pretraining config trains and evaluates with."""
+    from avlib.data.audio import LogMel
+
+    a = cfg.audio
+    return LogMel(sample_rate=a.sample_rate, n_fft=a.n_fft, hop_length=a.hop_length, n_mels=a.n_mels,
+                  mean=a.mean, std=a.std)
+
+
 def build_method(cfg: PretrainConfig, logmel):
     if cfg.method == "xkd":
         from avlib.methods.xkd import XKD

@@ -28,11 +28,10 @@ import torch
 
 from avlib import __version__, checkpoint, dist
 from avlib.config import PretrainConfig, config_hash, to_dict
-from avlib.data.audio import LogMel
 from avlib.data.cache import load_cache
 from avlib.data.views import GlobalLocalViews
 from avlib.log import JsonlWriter, progress
-from avlib.methods import build_method, views_config
+from avlib.methods import build_method, logmel_from_config, views_config
 from avlib.paths import resolve
 from avlib.seed import make_generator, seed_everything
 from avlib.train.optim import build_optimizer, clip_gradients, grads_finite, lr_wd_schedules, set_lr_wd
@@ -136,8 +135,7 @@ class Trainer:
 
     def __init__(self, cfg: PretrainConfig, device: str, total: int, iters_per_epoch: int, distributed: bool = False):
         self.cfg, self.device, self.total = cfg, device, total
-        logmel = LogMel(sample_rate=cfg.audio.sample_rate, n_fft=cfg.audio.n_fft, hop_length=cfg.audio.hop_length,
-                        n_mels=cfg.audio.n_mels, mean=cfg.audio.mean, std=cfg.audio.std).to(device)
+        logmel = logmel_from_config(cfg).to(device)
         self.views = GlobalLocalViews(views_config(cfg), logmel)
         self.core = build_method(cfg, logmel).to(device)
         self.model = self.core

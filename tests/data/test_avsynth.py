@@ -51,6 +51,29 @@ def test_render_clip_shapes_and_determinism():
         A.render_clip(16, rng(0), SPEC)
 
 
+def test_colour_cue_pulls_the_object_towards_its_signature_colour():
+    """colour_cue=1: every clip of a class draws its object in the signature colour (measured on frames
+    without background, distractors or noise, where the brightest pixels are the object's)."""
+    sig = A.signature_colour("circle", "solid")
+    assert sig.shape == (3,) and 0 <= sig.min() and sig.max() <= 1
+    assert not np.allclose(sig, A.signature_colour("square", "stripes"))  # different looks, different colours
+    spec = replace(SPEC, colour_cue=1.0, difficulty=0.0, max_distractors=0)
+    f_a, _ = A.render_clip(0, rng(1), spec)
+    f_b, _ = A.render_clip(0, rng(2), spec)
+
+    def object_rgb(f):  # pixels far from the (near-uniform) background colour
+        x = f.reshape(-1, 3).astype(float)
+        d = np.abs(x - np.median(x, 0)).sum(1)
+        return x[d > np.percentile(d, 99)].mean(0)
+
+    ca, cb = object_rgb(f_a), object_rgb(f_b)
+    chroma = lambda c: c / c.sum()  # noqa: E731  (brightness/contrast nuisance changes level, not hue)
+    assert np.abs(chroma(ca) - chroma(cb)).max() < 0.05
+    assert np.argmax(ca) == np.argmax(sig) == np.argmax(cb)
+    with pytest.raises(ValueError, match="colour_cue"):
+        A.AVSynthSpec(colour_cue=1.5)
+
+
 def test_ambiguous_pairs_identical_in_one_modality_at_full_ambiguity():
     spec = replace(SPEC, pair_ambiguity=1.0)
     f0, a0 = A.render_clip(0, rng(5), spec)  # pair (0, 1): video-ambiguous
