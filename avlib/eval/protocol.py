@@ -1,7 +1,8 @@
 """Evaluate a pretrained run on the downstream tasks of a profile (``eval.tasks`` in the profile).
 
 Each task names a cached dataset, the modality whose frozen encoder is probed, and the protocol
-(``svm``: linear SVM with a C sweep; ``fc``: FC probe, top-1 or mAP). Returns a JSON-able dict."""
+(``svm``: linear SVM with a C sweep; ``fc``: FC probe, top-1 or mAP; a task's ``probe`` dict overrides the
+profile's FC recipe). Returns a JSON-able dict."""
 from __future__ import annotations
 
 import logging
@@ -24,7 +25,7 @@ from avlib.seed import make_generator, seed_everything
 
 log = logging.getLogger(__name__)
 
-TASK_KEYS = {"dataset", "modality", "protocol", "train_clips", "test_clips", "multilabel"}
+TASK_KEYS = {"dataset", "modality", "protocol", "train_clips", "test_clips", "multilabel", "probe"}
 
 
 def load_pretrained(run_dir: str | Path, device: str = "cpu"):
@@ -77,7 +78,8 @@ def evaluate_run(run_dir: str | Path, tasks: dict, *, encoder: str = "teacher", 
             res = {"metric": "top1", "val": r["val_acc"], "test": r["test_acc"], "best_C": r["best_C"],
                    "per_C": r["per_C"]}
         elif task["protocol"] == "fc":
-            r = fc_probe(feats["train"], feats["val"], feats["test"], multilabel=multilabel, seed=seed, **(probe or {}))
+            recipe = {**(probe or {}), **(task.get("probe") or {})}  # the task's own recipe wins
+            r = fc_probe(feats["train"], feats["val"], feats["test"], multilabel=multilabel, seed=seed, **recipe)
             res = {"metric": r["metric"], "val": r["val"], "test": r["test"], "best_epoch": r["best_epoch"]}
         else:
             raise ValueError(f"eval.tasks.{name}.protocol must be 'svm' or 'fc', got {task['protocol']!r}")
