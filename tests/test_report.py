@@ -15,3 +15,59 @@ def test_verdicts():
     assert verdict(-3.0, 1.0) == "contradicts"
     assert verdict(0.5, 1.0) == "cannot resolve"
     assert verdict(float("nan"), 1.0) == "cannot resolve"
+
+
+def test_paired_diff_spread_is_the_standard_error_of_per_seed_differences():
+    import numpy as np
+    import pytest
+
+    from avlib.report.tables import paired_diff_spread
+
+    a, b = [60.0, 52.0, 57.0], [58.0, 51.0, 53.0]
+    d = np.array(a) - np.array(b)
+    m, se = paired_diff_spread(a, b)
+    assert math.isclose(m, d.mean()) and math.isclose(se, d.std(ddof=1) / math.sqrt(3))
+    # the seed noise shared by both encoders cancels: the unpaired spread is much larger here
+    assert se < diff_spread(a, b)[1]
+    assert math.isnan(paired_diff_spread([1.0], [0.0])[1])
+    with pytest.raises(ValueError, match="one value per seed"):
+        paired_diff_spread([1.0, 2.0], [1.0])
+
+
+def _write_eval(path, run, seed, encoder, values):
+    import json
+
+    tasks = {t: {"test": v, "val": v, "encoder": encoder, "modality": "video", "protocol": "svm", "metric": "top1",
+                 "chance": 10.0} for t, v in values.items()}
+    path.write_text(json.dumps({"run": run, "seed": seed, "encoder": encoder, "tasks": tasks, "wall_s": 1.0}))
+
+
+def test_tab05_teacher_student_table_and_claims(tmp_path):
+    import json
+
+    import pytest
+
+    from avlib.report.experiments import run_xkd_tab05_teacher_student
+
+    ev = tmp_path / "evals"
+    ev.mkdir()
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params" / "profile.yaml").write_text("profile: tiny\n")
+    ref = tmp_path / "ref.csv"
+    ref.write_text("encoder,task,paper_dataset,metric,paper_value\nstudent,ucf,UCF101,top1,84.4\n"
+                   "teacher,ucf,UCF101,top1,84.7\nstudent,esc,ESC50,top1,90.3\nteacher,esc,ESC50,top1,91.0\n")
+    for s, (tu, su, te, se) in enumerate([(30.0, 25.0, 90.0, 91.0), (40.0, 34.0, 92.0, 91.5)]):
+        _write_eval(ev / f"x{s}.json", f"x{s}", s, "teacher", {"ucf": tu, "esc": te})
+        _write_eval(ev / f"x{s}_student.json", f"x{s}", s, "student", {"ucf": su, "esc": se})
+    kw = dict(tasks={"ucf": "UCF101", "esc": "ESC50"}, evals_dir=str(ev), reference=str(ref),
+              out_dir=str(tmp_path / "out"), root=str(tmp_path))
+    r = run_xkd_tab05_teacher_student(teacher_evals=["x0", "x1"], student_evals=["x0_student", "x1_student"], **kw)
+    by_task = {c["task"]: c for c in r.claims}
+    assert math.isclose(by_task["ucf"]["diff"], 5.5) and by_task["ucf"]["verdict"] == "supports"  # diffs 5, 6
+    assert by_task["esc"]["verdict"] == "cannot resolve"  # diffs -1, +0.5
+    assert "| UCF101 | 84.4 (↓0.3) | 84.7 | 29.5 ± 6.4 (↓5.5) | 35.0 ± 7.1 | 10.0 |" in r.markdown
+    for f in ("table.csv", "table.md", "metrics.json", "fig.png", "fig_data.csv", "provenance.json"):
+        assert (tmp_path / "out" / f).is_file(), f
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["claim/overall"] == "mixed"
+    with pytest.raises(ValueError, match="evaluated the teacher encoder, listed as student"):
+        run_xkd_tab05_teacher_student(teacher_evals=["x0"], student_evals=["x1"], **kw)

@@ -14,7 +14,8 @@ from avlib.paths import resolve
 from avlib.profiles import active_profile_name
 from avlib.report.figures import bar_compare, save_figure
 from avlib.report.provenance import write_provenance
-from avlib.report.tables import diff_spread, fmt_ms, markdown_table, mean_std, verdict, write_outputs
+from avlib.report.tables import (diff_spread, fmt_ms, markdown_table, mean_std, paired_diff_spread, verdict,
+                                 write_outputs)
 
 LOSS_LABELS = {"recon": "L_recon", "ae": "L_ae", "xkd": "L_xkd"}
 
@@ -132,4 +133,85 @@ def run_xkd_tab01_kd_effect(*, runs: dict, tasks: dict, video_tasks: list, evals
     pd.DataFrame(plot).to_csv(out / "fig_data.csv", index=False)
     write_provenance(out, profile=profile, started=t0, root=root,
                      extra={"artifact": artifact_id, "runs": runs, "stage_times_s": stage_times})
+    return Result(tidy=tidy, markdown="\n".join(md), metrics=metrics, figure=fig, claims=claims)
+
+
+def run_xkd_tab05_teacher_student(*, teacher_evals: list, student_evals: list, tasks: dict,
+                                  evals_dir: str = "evals",
+                                  reference: str = "params/reference/xkd_tab05_teacher_student.csv",
+                                  out_dir: str = "results/xkd_tab05_teacher_student",
+                                  artifact_id: str = "xkd_tab05_teacher_student", root: str | None = None) -> Result:
+    """XKD Table 5: linear evaluation of the EMA teachers vs the students of the same XKD runs.
+
+    ``teacher_evals`` / ``student_evals`` are evaluation names (``evals/<name>.json``) in the same seed
+    order; the claim "teacher beats student" is judged on the per-seed paired difference."""
+    t0 = time.time()
+    ev_dir, out = resolve(evals_dir, root), resolve(out_dir, root)
+    ref = pd.read_csv(resolve(reference, root))
+    profile = active_profile_name(root)
+    if len(teacher_evals) != len(student_evals):
+        raise ValueError(f"{artifact_id}: teacher_evals and student_evals must pair up seed by seed, got "
+                         f"{len(teacher_evals)} and {len(student_evals)}")
+    rows = []
+    for role, names in (("teacher", teacher_evals), ("student", student_evals)):
+        for name in names:
+            ev = _load_eval(ev_dir, name)
+            for task in tasks:
+                res = ev["tasks"].get(task)
+                if res is None or "skipped" in res:
+                    raise ValueError(f"{artifact_id}: evaluation {name} has no result for task {task!r}")
+                if res["encoder"] != role:
+                    raise ValueError(f"{artifact_id}: {name} evaluated the {res['encoder']} encoder, listed as {role}")
+                rows.append({"encoder": role, "eval": name, "run": ev["run"], "seed": ev["seed"], "task": task,
+                             "dataset": tasks[task], "modality": res["modality"], "protocol": res["protocol"],
+                             "metric": res["metric"], "value": res["test"], "val_value": res["val"],
+                             "chance": res.get("chance", float("nan"))})
+    tidy = pd.DataFrame(rows)
+    by_seed = {role: tidy[tidy.encoder == role].sort_values("seed") for role in ("teacher", "student")}
+    if by_seed["teacher"].seed.tolist() != by_seed["student"].seed.tolist():
+        raise ValueError(f"{artifact_id}: teacher and student evaluations cover different seeds")
+
+    def vals(role, task):
+        d = by_seed[role]
+        return d[d.task == task]["value"].tolist()
+
+    md_rows, metrics, plot, claims = [], {}, [], []
+    for t in tasks:
+        paper = {r: ref[(ref.encoder == r) & (ref.task == t)]["paper_value"] for r in ("student", "teacher")}
+        pv = {r: float(p.iloc[0]) if len(p) else float("nan") for r, p in paper.items()}
+        ms = {r: mean_std(vals(r, t)) for r in ("student", "teacher")}
+        d, sp = paired_diff_spread(vals("teacher", t), vals("student", t))
+        chance = float(tidy[tidy.task == t]["chance"].mean())
+        md_rows.append([tasks[t], f"{pv['student']:.1f} (↓{pv['teacher'] - pv['student']:.1f})", f"{pv['teacher']:.1f}",
+                        fmt_ms(*ms["student"]) + f" ({'↓' if d >= 0 else '↑'}{abs(d):.1f})", fmt_ms(*ms["teacher"]),
+                        f"{chance:.1f}"])
+        claims.append({"claim": f"the teacher beats the student on {tasks[t]}", "task": t, "diff": d, "spread": sp,
+                       "verdict": verdict(d, sp)})
+        for r in ("student", "teacher"):
+            m, s, n = ms[r]
+            metrics[f"{r}/{t}/mean"], metrics[f"{r}/{t}/std"], metrics[f"{r}/{t}/n_seeds"] = m, s, n
+            plot.append({"task": tasks[t], "method": r, "mean": m, "std": s, "paper": pv[r], "chance": chance})
+    counts = pd.Series([c["verdict"] for c in claims]).value_counts().to_dict()
+    overall = ("supported" if counts.get("supports", 0) == len(claims) else
+               "contradicted" if counts.get("contradicts", 0) == len(claims) else "mixed")
+    seeds = by_seed["teacher"].seed.unique().tolist()
+    md = [f"# XKD Table 5: students vs teachers (profile `{profile}`)", "",
+          "Linear evaluation (top-1 %) of the student and the EMA teacher encoders of the same XKD runs. "
+          "*(paper)* columns quote Sarkar & Etemad (2024), Table 5 (ViT-B, Kinetics-400); *(ours)* columns are "
+          f"measured here, mean ± std over seeds {seeds}; the arrow gives the student's gap to the teacher "
+          "(mean of the per-seed differences).", "",
+          markdown_table(["Dataset", "Student (paper)", "Teacher (paper)", "Student (ours)", "Teacher (ours)",
+                          "chance"], md_rows), "",
+          f"**Claim** (teachers are slightly stronger than students): **{overall}** by the measurement "
+          f"({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))}).", "",
+          markdown_table(["claim", "measured diff (teacher - student)", "spread (SE of paired diffs)", "verdict"],
+                         [[c["claim"], f"{c['diff']:+.2f}", f"{c['spread']:.2f}", c["verdict"]] for c in claims])]
+    metrics["claim/overall"] = overall
+    metrics["claims"] = claims
+    write_outputs(out, tidy=tidy, markdown="\n".join(md), metrics=metrics)
+    fig = bar_compare(pd.DataFrame(plot), title=f"XKD Table 5 (profile {profile}): student vs teacher")
+    save_figure(fig, out / "fig.png")
+    pd.DataFrame(plot).to_csv(out / "fig_data.csv", index=False)
+    write_provenance(out, profile=profile, started=t0, root=root,
+                     extra={"artifact": artifact_id, "teacher_evals": teacher_evals, "student_evals": student_evals})
     return Result(tidy=tidy, markdown="\n".join(md), metrics=metrics, figure=fig, claims=claims)

@@ -45,6 +45,18 @@ def diff_spread(a: list[float], b: list[float]) -> tuple[float, float]:
     return ma - mb, math.sqrt((sa ** 2) / na + (sb ** 2) / nb)
 
 
+def paired_diff_spread(a: list[float], b: list[float]) -> tuple[float, float]:
+    """Mean of the per-seed differences ``a[i] - b[i]`` and its standard error ``std(d, ddof=1)/sqrt(n)``
+    (for two encoders of the same run, whose seed noise is shared). NaN spread with one seed."""
+    if len(a) != len(b):
+        raise ValueError(f"paired_diff_spread needs one value per seed on both sides, got {len(a)} and {len(b)}")
+    d = np.asarray(a, float) - np.asarray(b, float)
+    d = d[np.isfinite(d)]
+    if len(d) == 0:
+        return float("nan"), float("nan")
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float("nan")
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
