@@ -9,7 +9,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 INDEX = yaml.safe_load((ROOT / "params/index.yaml").read_text())
-ARTIFACTS = sorted(INDEX.get("tables", {})) + sorted(INDEX.get("figures", {}))
+ARTIFACTS = sorted(INDEX.get("tables", {})) + sorted(INDEX.get("figures", {})) + sorted(INDEX.get("pages", {}))
 
 
 def test_index_lists_artifacts():

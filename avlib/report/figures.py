@@ -42,3 +42,24 @@ def bar_compare(df: pd.DataFrame, title: str = ""):
     ax.legend(fontsize=8, ncol=len(methods) + 2, loc="upper center", bbox_to_anchor=(0.5, -0.12))
     ax.grid(axis="y", alpha=0.3)
     return fig
+
+
+def claims_forest(df: pd.DataFrame, title: str = ""):
+    """One row per claim: measured difference (dot) ± spread (bar), coloured by verdict, zero line."""
+    colours = {"supports": "tab:green", "contradicts": "tab:red", "cannot resolve": "tab:gray"}
+    n = len(df)
+    fig, ax = plt.subplots(figsize=(8, 0.32 * n + 1.4))
+    y = np.arange(n)[::-1]
+    for yi, (_, r) in zip(y, df.iterrows()):
+        c = colours.get(r["verdict"], "k")
+        ax.errorbar(r["diff"], yi, xerr=r["spread"] if np.isfinite(r["spread"]) else 0, fmt="o", color=c, capsize=3)
+    ax.axvline(0, color="k", linewidth=0.8)
+    ax.set_yticks(y, [f"{r['artifact'].split('_', 2)[1]}: {r['claim']}" for _, r in df.iterrows()], fontsize=7)
+    ax.set_xlabel("measured difference (points), ± spread over seeds")
+    for v, c in colours.items():
+        ax.scatter([], [], color=c, label=v)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False)
+    ax.set_title(title, fontsize=10, pad=22)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
