@@ -46,6 +46,27 @@ def _stage_times(runs: list[str], evals_dir: Path, runs_dir: Path) -> dict:
     return out
 
 
+def _overall(claims: list) -> tuple[str, dict]:
+    """Overall verdict of a table's claims ('supported' / 'contradicted' only when all agree) and counts."""
+    counts = pd.Series([c["verdict"] for c in claims]).value_counts().to_dict()
+    overall = ("supported" if counts.get("supports", 0) == len(claims) else
+               "contradicted" if counts.get("contradicts", 0) == len(claims) else "mixed")
+    return overall, counts
+
+
+def _finish_bar_table(out: Path, *, tidy: pd.DataFrame, md: list, metrics: dict, claims: list, overall: str,
+                      plot: list, title: str, profile: str, started: float, root, extra: dict) -> Result:
+    """Write table.csv/md, metrics.json (with the claims), the bar figure + its data and provenance."""
+    metrics["claim/overall"] = overall
+    metrics["claims"] = claims
+    write_outputs(out, tidy=tidy, markdown="\n".join(md), metrics=metrics)
+    fig = bar_compare(pd.DataFrame(plot), title=title)
+    save_figure(fig, out / "fig.png")
+    pd.DataFrame(plot).to_csv(out / "fig_data.csv", index=False)
+    write_provenance(out, profile=profile, started=started, root=root, extra=extra)
+    return Result(tidy=tidy, markdown="\n".join(md), metrics=metrics, figure=fig, claims=claims)
+
+
 def run_xkd_tab01_kd_effect(*, runs: dict, tasks: dict, video_tasks: list, evals_dir: str = "evals",
                             runs_dir: str = "runs", reference: str = "params/reference/xkd_tab01_kd_effect.csv",
                             out_dir: str = "results/xkd_tab01_kd_effect", artifact_id: str = "xkd_tab01_kd_effect",
@@ -106,9 +127,7 @@ def run_xkd_tab01_kd_effect(*, runs: dict, tasks: dict, video_tasks: list, evals
             d, sp = diff_spread(vals("xkd", t), vals(other, t))
             claims.append({"claim": f"L_xkd beats {LOSS_LABELS[other]} on {tasks[t]} (video)", "task": t,
                            "diff": d, "spread": sp, "verdict": verdict(d, sp)})
-    counts = pd.Series([c["verdict"] for c in claims]).value_counts().to_dict()
-    overall = ("supported" if counts.get("supports", 0) == len(claims) else
-               "contradicted" if counts.get("contradicts", 0) == len(claims) else "mixed")
+    overall, counts = _overall(claims)
     seeds = sorted(tidy.seed.unique().tolist())
     stage_times = _stage_times([r for rs in runs.values() for r in rs], ev_dir, rn_dir)
     md = [f"# XKD Table 1: effect of cross-modal knowledge distillation (profile `{profile}`)", "",
@@ -125,15 +144,10 @@ def run_xkd_tab01_kd_effect(*, runs: dict, tasks: dict, video_tasks: list, evals
                                             f"{tidy[tidy.task == t].metric.iloc[0]})" for t in tasks if (tidy.task == t).any()),
            "", "Stage wall times (s): " + ", ".join(
                f"{r}: pretrain {v['pretrain_s']}, eval {v['eval_s']}" for r, v in stage_times.items())]
-    metrics["claim/overall"] = overall
-    metrics["claims"] = claims
-    write_outputs(out, tidy=tidy, markdown="\n".join(md), metrics=metrics)
-    fig = bar_compare(pd.DataFrame(plot), title=f"XKD Table 1 (profile {profile}): measured vs paper")
-    save_figure(fig, out / "fig.png")
-    pd.DataFrame(plot).to_csv(out / "fig_data.csv", index=False)
-    write_provenance(out, profile=profile, started=t0, root=root,
-                     extra={"artifact": artifact_id, "runs": runs, "stage_times_s": stage_times})
-    return Result(tidy=tidy, markdown="\n".join(md), metrics=metrics, figure=fig, claims=claims)
+    return _finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=claims, overall=overall, plot=plot,
+                             title=f"XKD Table 1 (profile {profile}): measured vs paper", profile=profile,
+                             started=t0, root=root,
+                             extra={"artifact": artifact_id, "runs": runs, "stage_times_s": stage_times})
 
 
 def run_xkd_tab05_teacher_student(*, teacher_evals: list, student_evals: list, tasks: dict,
@@ -191,9 +205,7 @@ def run_xkd_tab05_teacher_student(*, teacher_evals: list, student_evals: list, t
             m, s, n = ms[r]
             metrics[f"{r}/{t}/mean"], metrics[f"{r}/{t}/std"], metrics[f"{r}/{t}/n_seeds"] = m, s, n
             plot.append({"task": tasks[t], "method": r, "mean": m, "std": s, "paper": pv[r], "chance": chance})
-    counts = pd.Series([c["verdict"] for c in claims]).value_counts().to_dict()
-    overall = ("supported" if counts.get("supports", 0) == len(claims) else
-               "contradicted" if counts.get("contradicts", 0) == len(claims) else "mixed")
+    overall, counts = _overall(claims)
     seeds = by_seed["teacher"].seed.unique().tolist()
     md = [f"# XKD Table 5: students vs teachers (profile `{profile}`)", "",
           "Linear evaluation (top-1 %) of the student and the EMA teacher encoders of the same XKD runs. "
@@ -206,15 +218,10 @@ def run_xkd_tab05_teacher_student(*, teacher_evals: list, student_evals: list, t
           f"({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))}).", "",
           markdown_table(["claim", "measured diff (teacher - student)", "spread (SE of paired diffs)", "verdict"],
                          [[c["claim"], f"{c['diff']:+.2f}", f"{c['spread']:.2f}", c["verdict"]] for c in claims])]
-    metrics["claim/overall"] = overall
-    metrics["claims"] = claims
-    write_outputs(out, tidy=tidy, markdown="\n".join(md), metrics=metrics)
-    fig = bar_compare(pd.DataFrame(plot), title=f"XKD Table 5 (profile {profile}): student vs teacher")
-    save_figure(fig, out / "fig.png")
-    pd.DataFrame(plot).to_csv(out / "fig_data.csv", index=False)
-    write_provenance(out, profile=profile, started=t0, root=root,
-                     extra={"artifact": artifact_id, "teacher_evals": teacher_evals, "student_evals": student_evals})
-    return Result(tidy=tidy, markdown="\n".join(md), metrics=metrics, figure=fig, claims=claims)
+    return _finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=claims, overall=overall, plot=plot,
+                             title=f"XKD Table 5 (profile {profile}): student vs teacher", profile=profile,
+                             started=t0, root=root, extra={"artifact": artifact_id, "teacher_evals": teacher_evals,
+                                                           "student_evals": student_evals})
 
 
 def run_xkd_claims(*, sources: dict, results_dir: str = "results", out_dir: str = "results/xkd_claims",
@@ -238,9 +245,9 @@ def run_xkd_claims(*, sources: dict, results_dir: str = "results", out_dir: str 
             rows.append({"artifact": aid, "statement": statement, "claim": c["claim"], "diff": c["diff"],
                          "spread": c["spread"], "verdict": c["verdict"]})
         overall_by_artifact[aid] = m.get("claim/overall", "n/a")
+        per_verdict = _overall(m["claims"])[1]
         overall.append([f"`{aid}`", statement, overall_by_artifact[aid],
-                        ", ".join(f"{k}: {v}" for k, v in sorted(
-                            pd.Series([c["verdict"] for c in m["claims"]]).value_counts().to_dict().items()))])
+                        ", ".join(f"{k}: {v}" for k, v in sorted(per_verdict.items()))])
     tidy = pd.DataFrame(rows)
     counts = tidy.verdict.value_counts().to_dict()
     md = [f"# XKD: the paper's claims checked against the measurement (profile `{profile}`)", "",
