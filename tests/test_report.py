@@ -96,3 +96,30 @@ def test_claims_page_collects_every_artifacts_claims(tmp_path):
     with pytest.raises(FileNotFoundError, match="dvc repro table@xkd_tab09_missing"):
         run_xkd_claims(sources={"xkd_tab09_missing": "?"}, results_dir=str(tmp_path / "results"),
                        out_dir=str(tmp_path / "o"), root=str(tmp_path))
+
+
+def test_tab02_domain_alignment_claims_and_gains(tmp_path):
+    import pytest
+
+    from avlib.report.experiments import run_xkd_tab02_domain_alignment
+
+    ev = tmp_path / "evals"
+    ev.mkdir()
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params" / "profile.yaml").write_text("profile: tiny\n")
+    ref = tmp_path / "ref.csv"
+    ref.write_text("row,task,paper_dataset,metric,paper_value\nae,ucf,UCF101,top1,76.3\nxkd,ucf,UCF101,top1,84.7\n")
+    ucf = {"ae": (20.0, 22.0), "ae_kd": (19.0, 23.0), "ae_da": (21.0, 21.0), "xkd": (30.0, 32.0)}
+    runs = {}
+    for row, vs in ucf.items():
+        runs[row] = [f"{row}_s{s}" for s in range(2)]
+        for s, v in enumerate(vs):
+            _write_eval(ev / f"{row}_s{s}.json", f"{row}_s{s}", s, "teacher", {"ucf": v})
+    kw = dict(tasks={"ucf": "UCF101"}, evals_dir=str(ev), reference=str(ref), out_dir=str(tmp_path / "out"),
+              root=str(tmp_path))
+    r = run_xkd_tab02_domain_alignment(runs=runs, **kw)
+    assert [c["verdict"] for c in r.claims] == ["supports"] * 3 and r.metrics["claim/overall"] == "supported"
+    assert math.isclose(r.claims[0]["diff"], 31.0 - 21.0)  # xkd - ae_kd
+    assert "| L_ae + L_kd | +0.0 ± 2.2 |" in r.markdown  # gain over L_ae: 21 - 21, SE sqrt(2/2 + 8/2)
+    with pytest.raises(ValueError, match="unknown row"):
+        run_xkd_tab02_domain_alignment(runs={"bogus": ["ae_s0"]}, **kw)
