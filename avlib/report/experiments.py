@@ -166,21 +166,11 @@ def run_xkd_tab05_teacher_student(*, teacher_evals: list, student_evals: list, t
     if len(teacher_evals) != len(student_evals):
         raise ValueError(f"{artifact_id}: teacher_evals and student_evals must pair up seed by seed, got "
                          f"{len(teacher_evals)} and {len(student_evals)}")
-    rows = []
-    for role, names in (("teacher", teacher_evals), ("student", student_evals)):
-        for name in names:
-            ev = _load_eval(ev_dir, name)
-            for task in tasks:
-                res = ev["tasks"].get(task)
-                if res is None or "skipped" in res:
-                    raise ValueError(f"{artifact_id}: evaluation {name} has no result for task {task!r}")
-                if res["encoder"] != role:
-                    raise ValueError(f"{artifact_id}: {name} evaluated the {res['encoder']} encoder, listed as {role}")
-                rows.append({"encoder": role, "eval": name, "run": ev["run"], "seed": ev["seed"], "task": task,
-                             "dataset": tasks[task], "modality": res["modality"], "protocol": res["protocol"],
-                             "metric": res["metric"], "value": res["test"], "val_value": res["val"],
-                             "chance": res.get("chance", float("nan"))})
-    tidy = pd.DataFrame(rows)
+    tidy = _collect({"teacher": teacher_evals, "student": student_evals}, tasks, ev_dir)
+    wrong = tidy[tidy.encoder != tidy.row]
+    if len(wrong):
+        w = wrong.iloc[0]
+        raise ValueError(f"{artifact_id}: {w.run} evaluated the {w.encoder} encoder, listed as {w.row}")
     by_seed = {role: tidy[tidy.encoder == role].sort_values("seed") for role in ("teacher", "student")}
     if by_seed["teacher"].seed.tolist() != by_seed["student"].seed.tolist():
         raise ValueError(f"{artifact_id}: teacher and student evaluations cover different seeds")
