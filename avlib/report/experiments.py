@@ -54,6 +54,15 @@ def _overall(claims: list) -> tuple[str, dict]:
     return overall, counts
 
 
+def _claims_block(statement: str, overall: str, counts: dict, claims: list,
+                  diff_header: str = "measured diff", spread_header: str = "spread (SE over seeds)") -> list:
+    """Markdown lines: the overall verdict of ``statement`` and one table row per claim."""
+    return [f"**Claim** ({statement}): **{overall}** by the measurement "
+            f"({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))}).", "",
+            markdown_table(["claim", diff_header, spread_header, "verdict"],
+                           [[c["claim"], f"{c['diff']:+.2f}", f"{c['spread']:.2f}", c["verdict"]] for c in claims])]
+
+
 def _finish_bar_table(out: Path, *, tidy: pd.DataFrame, md: list, metrics: dict, claims: list, overall: str,
                       plot: list, title: str, profile: str, started: float, root, extra: dict) -> Result:
     """Write table.csv/md, metrics.json (with the claims), the bar figure + its data and provenance."""
@@ -204,10 +213,8 @@ def run_xkd_tab05_teacher_student(*, teacher_evals: list, student_evals: list, t
           "(mean of the per-seed differences).", "",
           markdown_table(["Dataset", "Student (paper)", "Teacher (paper)", "Student (ours)", "Teacher (ours)",
                           "chance"], md_rows), "",
-          f"**Claim** (teachers are slightly stronger than students): **{overall}** by the measurement "
-          f"({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))}).", "",
-          markdown_table(["claim", "measured diff (teacher - student)", "spread (SE of paired diffs)", "verdict"],
-                         [[c["claim"], f"{c['diff']:+.2f}", f"{c['spread']:.2f}", c["verdict"]] for c in claims])]
+          *_claims_block("teachers are slightly stronger than students", overall, counts, claims,
+                         "measured diff (teacher - student)", "spread (SE of paired diffs)")]
     return _finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=claims, overall=overall, plot=plot,
                              title=f"XKD Table 5 (profile {profile}): student vs teacher", profile=profile,
                              started=t0, root=root, extra={"artifact": artifact_id, "teacher_evals": teacher_evals,
@@ -338,10 +345,8 @@ def run_xkd_tab02_domain_alignment(*, runs: dict, tasks: dict, evals_dir: str = 
           markdown_table(header, md_rows), "",
           "Gain over L_ae (measured, points ± SE over seeds):", "",
           markdown_table(["Loss"] + [tasks[t] for t in tasks], gains), "",
-          f"**Claim** (L_da and L_kd are complementary: together they beat each alone and the baseline): "
-          f"**{overall}** by the measurement ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))}).", "",
-          markdown_table(["claim", "measured diff", "spread (SE over seeds)", "verdict"],
-                         [[c["claim"], f"{c['diff']:+.2f}", f"{c['spread']:.2f}", c["verdict"]] for c in claims])]
+          *_claims_block("L_da and L_kd are complementary: together they beat each alone and the baseline",
+                         overall, counts, claims)]
     return _finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=claims, overall=overall, plot=plot,
                              title=f"XKD Table 2 (profile {profile}): domain alignment", profile=profile,
                              started=t0, root=root, extra={"artifact": artifact_id, "runs": runs})
