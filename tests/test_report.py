@@ -42,6 +42,17 @@ def _write_eval(path, run, seed, encoder, values):
     path.write_text(json.dumps({"run": run, "seed": seed, "encoder": encoder, "tasks": tasks, "wall_s": 1.0}))
 
 
+def _report_root(tmp_path, reference_csv: str = ""):
+    """A project root for the report functions: params/profile.yaml (tiny), an empty evals/ and a reference CSV."""
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params" / "profile.yaml").write_text("profile: tiny\n")
+    ev = tmp_path / "evals"
+    ev.mkdir()
+    ref = tmp_path / "ref.csv"
+    ref.write_text(reference_csv)
+    return ev, ref
+
+
 def test_tab05_teacher_student_table_and_claims(tmp_path):
     import json
 
@@ -49,13 +60,8 @@ def test_tab05_teacher_student_table_and_claims(tmp_path):
 
     from avlib.report.experiments import run_xkd_tab05_teacher_student
 
-    ev = tmp_path / "evals"
-    ev.mkdir()
-    (tmp_path / "params").mkdir()
-    (tmp_path / "params" / "profile.yaml").write_text("profile: tiny\n")
-    ref = tmp_path / "ref.csv"
-    ref.write_text("encoder,task,paper_dataset,metric,paper_value\nstudent,ucf,UCF101,top1,84.4\n"
-                   "teacher,ucf,UCF101,top1,84.7\nstudent,esc,ESC50,top1,90.3\nteacher,esc,ESC50,top1,91.0\n")
+    ev, ref = _report_root(tmp_path, "encoder,task,paper_dataset,metric,paper_value\nstudent,ucf,UCF101,top1,84.4\n"
+                           "teacher,ucf,UCF101,top1,84.7\nstudent,esc,ESC50,top1,90.3\nteacher,esc,ESC50,top1,91.0\n")
     for s, (tu, su, te, se) in enumerate([(30.0, 25.0, 90.0, 91.0), (40.0, 34.0, 92.0, 91.5)]):
         _write_eval(ev / f"x{s}.json", f"x{s}", s, "teacher", {"ucf": tu, "esc": te})
         _write_eval(ev / f"x{s}_student.json", f"x{s}", s, "student", {"ucf": su, "esc": se})
@@ -103,12 +109,8 @@ def test_tab02_domain_alignment_claims_and_gains(tmp_path):
 
     from avlib.report.experiments import run_xkd_tab02_domain_alignment
 
-    ev = tmp_path / "evals"
-    ev.mkdir()
-    (tmp_path / "params").mkdir()
-    (tmp_path / "params" / "profile.yaml").write_text("profile: tiny\n")
-    ref = tmp_path / "ref.csv"
-    ref.write_text("row,task,paper_dataset,metric,paper_value\nae,ucf,UCF101,top1,76.3\nxkd,ucf,UCF101,top1,84.7\n")
+    ev, ref = _report_root(tmp_path, "row,task,paper_dataset,metric,paper_value\nae,ucf,UCF101,top1,76.3\n"
+                           "xkd,ucf,UCF101,top1,84.7\n")
     ucf = {"ae": (20.0, 22.0), "ae_kd": (19.0, 23.0), "ae_da": (21.0, 21.0), "xkd": (30.0, 32.0)}
     runs = {}
     for row, vs in ucf.items():

@@ -335,8 +335,7 @@ def run_xkd_tab02_domain_alignment(*, runs: dict, tasks: dict, evals_dir: str = 
                                "task": t, "diff": d, "spread": sp, "verdict": verdict(d, sp)})
     overall, counts = _overall(claims)
     seeds = sorted(tidy.seed.unique().tolist())
-    gains = [[TAB02_ROWS[r][0]] + [f"{diff_spread(vals(r, t), vals('ae', t))[0]:+.1f} ± "
-                                   f"{diff_spread(vals(r, t), vals('ae', t))[1]:.1f}" for t in tasks]
+    gains = [[TAB02_ROWS[r][0]] + ["{:+.1f} ± {:.1f}".format(*diff_spread(vals(r, t), vals("ae", t))) for t in tasks]
              for r in runs if r != "ae" and "ae" in runs]
     md = [f"# XKD Table 2: effect of domain alignment (profile `{profile}`)", "",
           "Linear evaluation (top-1 %) of the video teachers. *(paper)* columns quote Sarkar & Etemad (2024), "
