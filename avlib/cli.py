@@ -65,7 +65,7 @@ def cmd_pretrain(a) -> int:
     from avlib.profiles import load_pretrain_config
     from avlib.train.runner import pretrain, reset_run
 
-    cfg = load_pretrain_config(a.config, profile=a.profile, seed=a.seed, overrides=a.set)
+    cfg = load_pretrain_config(a.config, profile=a.profile, seed=a.seed, overrides=a.set, schedule=a.schedule)
     if a.name:
         cfg.name = a.name
     if a.fresh:
@@ -81,10 +81,15 @@ def cmd_pretrain(a) -> int:
 
 def cmd_evaluate(a) -> int:
     from avlib.eval.protocol import evaluate_run
-    from avlib.profiles import load_profile
+    from avlib.profiles import ablation_section, load_profile
 
-    ev = load_profile(a.profile)["eval"]
+    prof = load_profile(a.profile)
+    ev = prof["eval"]
     tasks = ev["tasks"]
+    if a.task_set == "ablation":
+        if a.tasks:
+            raise SystemExit("evaluate: give --tasks or --task-set, not both")
+        tasks = {k: tasks[k] for k in ablation_section(prof).get("tasks", [])}
     if a.tasks:
         unknown = set(a.tasks) - set(tasks)
         if unknown:
@@ -135,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--profile")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.epochs=2")
     t.add_argument("--fresh", action="store_true", help="discard an existing checkpoint instead of resuming")
+    t.add_argument("--schedule", choices=["main", "ablation"], default="main",
+                   help="ablation: apply the profile's ablation.pretrain overrides (shorter analysis schedule)")
     t.set_defaults(func=cmd_pretrain)
 
     e = sub.add_parser("evaluate", help="frozen-feature evaluation of a run")
@@ -142,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True)
     e.add_argument("--profile")
     e.add_argument("--tasks", nargs="*")
+    e.add_argument("--task-set", choices=["all", "ablation"], default="all",
+                   help="ablation: only the profile's ablation.tasks (the supplement's analysis tasks)")
     e.add_argument("--encoder", choices=["teacher", "student"])
     e.add_argument("--select-on", choices=["val", "test"])
     e.set_defaults(func=cmd_evaluate)

@@ -41,3 +41,26 @@ def test_every_shipped_run_config_loads_under_every_profile(profile, run):
 def test_unknown_profile_lists_available():
     with pytest.raises(ConfigError, match="available"):
         load_profile("huge")
+
+
+def test_ablation_schedule_and_relative_scale_from_the_profile(tmp_path):
+    from pathlib import Path
+
+    ROOT = Path(__file__).resolve().parents[1]
+    prof = load_profile("tiny", ROOT)
+    main = load_pretrain_config(ROOT / "params/pretrain/xkd.yaml", profile="tiny", root=ROOT)
+    abl = load_pretrain_config(ROOT / "params/pretrain/xkd.yaml", profile="tiny", root=ROOT, schedule="ablation")
+    assert main.train.epochs == prof["pretrain"]["train"]["epochs"]
+    assert abl.train.epochs == prof["ablation"]["pretrain"]["train"]["epochs"] < main.train.epochs
+    assert abl.model == main.model and abl.xkd == main.xkd  # only the schedule differs
+    long = load_pretrain_config(ROOT / "params/pretrain/xkd_local_2x_2x.yaml", profile="tiny", root=ROOT)
+    assert long.views.local_video_frames == 2 * main.views.local_video_frames
+    assert long.views.local_audio_seconds == 2 * main.views.local_audio_seconds
+    run = tmp_path / "r.yaml"
+    for scale, msg in (("{views.video_frames: 0.3}", "not an integer"), ("{views.nope: 2}", "sets no number"),
+                       ("{views.fps: -1}", "positive"), ("{nosection.x: 2}", "no section")):
+        run.write_text(f"scale: {scale}\n")
+        with pytest.raises(ConfigError, match=msg):
+            load_pretrain_config(run, profile="tiny", root=ROOT)
+    with pytest.raises(ConfigError, match="unknown schedule"):
+        load_pretrain_config(ROOT / "params/pretrain/xkd.yaml", profile="tiny", root=ROOT, schedule="long")
