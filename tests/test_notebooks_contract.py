@@ -1,5 +1,5 @@
 """Notebook contract: stripped, python3 kernelspec, exactly one literal-only `parameters` cell whose keys
-cover the params file, no def/class, one avlib.report call; every index entry has notebook + params."""
+cover the params file, no def/class, one avlib.report run_* call (its own or the generic ablation table); every index entry has notebook + params."""
 import ast
 import json
 from pathlib import Path
@@ -36,5 +36,8 @@ def test_notebook_contract(aid):
     body = "\n".join("".join(c["source"]) for c in code if c is not params[0])
     for node in ast.walk(ast.parse(body)):
         assert not isinstance(node, (ast.FunctionDef, ast.ClassDef)), "no def/class in notebooks"
-    assert f"run_{aid}(" in body
+    calls = {n.func.id for n in ast.walk(ast.parse(body)) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+             and n.func.id.startswith("run_")}
+    assert calls in ({f"run_{aid}"}, {"run_ablation_table"}), f"expected one avlib.report run_* call, got {calls}"
+    assert "from avlib.report." in body
     assert (ROOT / "params/reference").is_dir()

@@ -97,7 +97,7 @@ def test_claims_page_collects_every_artifacts_claims(tmp_path):
                        out_dir=str(tmp_path / "results" / "claims"), root=str(tmp_path))
     assert len(r.tidy) == 3 and r.metrics["counts"] == {"supports": 1, "contradicts": 1, "cannot resolve": 1}
     assert r.metrics["overall"] == {"xkd_tab01_a": "mixed", "xkd_tab05_b": "mixed"}
-    assert "| `xkd_tab01_a` | xkd_tab01_a c1 | +2.00 | 0.50 | contradicts |" in r.markdown
+    assert "| `xkd_tab01_a` | xkd_tab01_a c1 | +2 | 0.5 | contradicts |" in r.markdown
     assert (tmp_path / "results" / "claims" / "fig.png").is_file()
     with pytest.raises(FileNotFoundError, match="dvc repro table@xkd_tab09_missing"):
         run_xkd_claims(sources={"xkd_tab09_missing": "?"}, results_dir=str(tmp_path / "results"),
@@ -125,3 +125,48 @@ def test_tab02_domain_alignment_claims_and_gains(tmp_path):
     assert "| L_ae + L_kd | +0.0 ± 2.2 |" in r.markdown  # gain over L_ae: 21 - 21, SE sqrt(2/2 + 8/2)
     with pytest.raises(ValueError, match="unknown row"):
         run_xkd_tab02_domain_alignment(runs={"bogus": ["ae_s0"]}, **kw)
+
+
+def test_fmt_diff_keeps_three_significant_digits():
+    from avlib.report.tables import fmt_diff
+
+    assert fmt_diff(0.012345) == "+0.0123" and fmt_diff(-5.234) == "-5.23" and fmt_diff(0.5, sign=False) == "0.5"
+    assert fmt_diff(float("nan")) == "n/a"
+
+
+def test_ablation_table_paper_column_claims_and_line_figure(tmp_path):
+    import json
+
+    import pytest
+
+    from avlib.report.ablations import run_ablation_table
+
+    ev, ref = _report_root(tmp_path, "row,task,paper_dataset,metric,paper_value,note\n"
+                           "default,ucf,UCF101,top1,82.6,\nno_refine,ucf,UCF101,top1,81.0,\n")
+    vals = {"default": {"ucf": (30.0, 32.0), "esc": (50.0, 52.0)}, "no_refine": {"ucf": (20.0, 22.0), "esc": (53.0, 55.0)}}
+    for row, tasks in vals.items():
+        for s in range(2):
+            _write_eval(ev / f"{row}_s{s}.json", f"{row}_s{s}", s, "teacher", {t: v[s] for t, v in tasks.items()})
+    rows = {"no_refine": {"label": "w/o refine", "runs": ["no_refine_s0", "no_refine_s1"], "x": 0.0},
+            "default": {"label": "with refine", "runs": ["default_s0", "default_s1"], "x": 1.0}}
+    kw = dict(artifact_id="t", title="T", caption="c", statement="refine helps", rows=rows,
+              tasks={"ucf": "UCF101", "esc": "ESC50"}, evals_dir=str(ev), runs_dir=str(tmp_path / "runs"),
+              reference=str(ref), out_dir=str(tmp_path / "out"), root=str(tmp_path))
+    claims = [{"better": "default", "worse": "no_refine", "text": "refine improves {dataset}"}]
+    r = run_ablation_table(claims=claims, **kw)
+    assert [(c["claim"], c["verdict"]) for c in r.claims] == [("refine improves UCF101", "supports"),
+                                                              ("refine improves ESC50", "contradicts")]
+    assert r.claims[0]["diff"] == pytest.approx(10.0) and r.claims[0]["spread"] == pytest.approx(math.sqrt(2))
+    assert "| with refine | 82.6 | — | 31.0 ± 1.4 | 51.0 ± 1.4 |" in r.markdown  # no ESC50 paper value: —
+    assert r.metrics["claim/overall"] == "mixed"
+    for f in ("table.md", "table.csv", "metrics.json", "fig.png", "fig_data.csv", "provenance.json"):
+        assert (tmp_path / "out" / f).is_file(), f
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["default/ucf/mean"] == 31.0
+    r = run_ablation_table(claims=[], figure={"kind": "line", "xlabel": "refine"}, **kw)
+    assert r.metrics["claim/overall"] == "n/a" and (tmp_path / "out" / "fig.png").is_file()
+    with pytest.raises(ValueError, match=r"claims\[0\].worse='nope' is not a row"):
+        run_ablation_table(claims=[{"better": "default", "worse": "nope"}], **kw)
+    with pytest.raises(ValueError, match="unknown key"):
+        run_ablation_table(claims=[{"better": "default", "worse": "no_refine", "task": "ucf"}], **kw)
+    with pytest.raises(FileNotFoundError, match="missing evaluation"):
+        run_ablation_table(claims=[], **{**kw, "rows": {"x": {"runs": ["absent_s0"]}}})

@@ -14,7 +14,7 @@ from avlib.paths import resolve
 from avlib.profiles import active_profile_name
 from avlib.report.figures import bar_compare, save_figure
 from avlib.report.provenance import write_provenance
-from avlib.report.tables import (diff_spread, fmt_ms, markdown_table, mean_std, paired_diff_spread, verdict,
+from avlib.report.tables import (diff_spread, fmt_diff, fmt_ms, markdown_table, mean_std, paired_diff_spread, verdict,
                                  write_outputs)
 
 LOSS_LABELS = {"recon": "L_recon", "ae": "L_ae", "xkd": "L_xkd"}
@@ -60,7 +60,7 @@ def _claims_block(statement: str, overall: str, counts: dict, claims: list,
     return [f"**Claim** ({statement}): **{overall}** by the measurement "
             f"({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))}).", "",
             markdown_table(["claim", diff_header, spread_header, "verdict"],
-                           [[c["claim"], f"{c['diff']:+.2f}", f"{c['spread']:.2f}", c["verdict"]] for c in claims])]
+                           [[c["claim"], fmt_diff(c["diff"]), fmt_diff(c["spread"], sign=False), c["verdict"]] for c in claims])]
 
 
 def _finish_bar_table(out: Path, *, tidy: pd.DataFrame, md: list, metrics: dict, claims: list, overall: str,
@@ -148,7 +148,7 @@ def run_xkd_tab01_kd_effect(*, runs: dict, tasks: dict, video_tasks: list, evals
           f"**Directional claim** (does L_xkd beat L_ae and L_recon on the video tasks?): **{overall}** "
           f"by the measurement ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))}).", ""]
     md.append(markdown_table(["claim", "measured diff", "spread (SE over seeds)", "verdict"],
-                             [[c["claim"], f"{c['diff']:+.2f}", f"{c['spread']:.2f}", c["verdict"]] for c in claims]))
+                             [[c["claim"], fmt_diff(c["diff"]), fmt_diff(c["spread"], sign=False), c["verdict"]] for c in claims]))
     md += ["", "Protocols: " + ", ".join(f"{tasks[t]} → `{t}` ({tidy[tidy.task == t].protocol.iloc[0]}, "
                                             f"{tidy[tidy.task == t].metric.iloc[0]})" for t in tasks if (tidy.task == t).any()),
            "", "Stage wall times (s): " + ", ".join(
@@ -254,7 +254,7 @@ def run_xkd_claims(*, sources: dict, results_dir: str = "results", out_dir: str 
           f"Totals: {', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))}.", "",
           markdown_table(["artifact", "paper statement", "overall", "verdicts"], overall), "",
           markdown_table(["artifact", "claim", "measured diff", "spread", "verdict"],
-                         [[f"`{r.artifact}`", r.claim, f"{r.diff:+.2f}", f"{r.spread:.2f}", r.verdict]
+                         [[f"`{r.artifact}`", r.claim, fmt_diff(r.diff), fmt_diff(r.spread, sign=False), r.verdict]
                           for r in tidy.itertuples()])]
     metrics = {"counts": counts, "overall": overall_by_artifact}
     write_outputs(out, tidy=tidy, markdown="\n".join(md), metrics=metrics)

@@ -24,6 +24,14 @@ def fmt_ms(mean: float, std: float, n: int) -> str:
     return f"{mean:.1f} ± {std:.1f}" if n > 1 else f"{mean:.1f}"
 
 
+def fmt_diff(x: float, sign: bool = True) -> str:
+    """A measured difference with 3 significant digits (entropy gaps of 0.01 nats and accuracy gaps of
+    5 points both stay readable); 'n/a' when not finite."""
+    if not math.isfinite(x):
+        return "n/a"
+    return f"{x:+.3g}" if sign else f"{x:.3g}"
+
+
 def verdict(diff: float, spread: float) -> str:
     """'supports' when the measured difference is positive and larger than its spread over seeds,
     'contradicts' when negative beyond the spread, otherwise 'cannot resolve'."""

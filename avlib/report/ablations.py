@@ -1,0 +1,158 @@
+"""Analysis tables of the XKD paper and supplement (Table 3, 4, S8-S15, Figs. S1, S2, S5): one generic runner.
+
+Every such artifact has the same shape: a few pretraining configurations (*rows*, each with its seed
+runs), linear evaluation on a few tasks, the paper's numbers beside ours, and directional claims of the
+form "row A beats row B on task T". What differs between artifacts is data, so it lives in
+``params/<artifact>.yaml``; the notebooks call :func:`run_ablation_table` with it.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from avlib.paths import resolve
+from avlib.profiles import active_profile_name
+from avlib.report.experiments import Result, _claims_block, _collect, _finish_bar_table, _overall, _stage_times
+from avlib.report.figures import save_figure
+from avlib.report.provenance import write_provenance
+from avlib.report.tables import diff_spread, fmt_ms, markdown_table, mean_std, verdict, write_outputs
+
+CLAIM_KEYS = {"better", "worse", "tasks", "text"}
+ROW_KEYS = {"label", "runs", "x"}
+
+
+def _check_spec(artifact_id: str, rows: dict, tasks: dict, claims: list) -> None:
+    if not rows:
+        raise ValueError(f"{artifact_id}: no rows")
+    for key, row in rows.items():
+        unknown = set(row) - ROW_KEYS
+        if unknown:
+            raise ValueError(f"{artifact_id}: rows.{key}: unknown key(s) {sorted(unknown)}; allowed {sorted(ROW_KEYS)}")
+        if not row.get("runs"):
+            raise ValueError(f"{artifact_id}: rows.{key}: needs a non-empty 'runs' list")
+    for i, c in enumerate(claims):
+        unknown = set(c) - CLAIM_KEYS
+        if unknown:
+            raise ValueError(f"{artifact_id}: claims[{i}]: unknown key(s) {sorted(unknown)}; allowed {sorted(CLAIM_KEYS)}")
+        for side in ("better", "worse"):
+            if c.get(side) not in rows:
+                raise ValueError(f"{artifact_id}: claims[{i}].{side}={c.get(side)!r} is not a row ({list(rows)})")
+        bad = set(c.get("tasks", tasks)) - set(tasks)
+        if bad:
+            raise ValueError(f"{artifact_id}: claims[{i}].tasks {sorted(bad)} are not tasks ({list(tasks)})")
+
+
+def _paper_value(ref: pd.DataFrame, row: str, task: str) -> float:
+    p = ref[(ref.row == row) & (ref.task == task)]["paper_value"]
+    return float(p.iloc[0]) if len(p) else float("nan")
+
+
+def line_figure(plot: pd.DataFrame, *, xlabel: str, title: str):
+    """One panel per task: measured mean ± std against the row's x value, with the paper's points."""
+    tasks = list(dict.fromkeys(plot.task))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.6 * len(tasks), 3.2), squeeze=False)
+    for ax, t in zip(axes[0], tasks):
+        d = plot[plot.task == t].sort_values("x")
+        ax.errorbar(d.x, d["mean"], yerr=d["std"].fillna(0), marker="o", capsize=3, label="ours (mean ± std)")
+        if d.paper.notna().any():
+            ax2 = ax.twinx()
+            ax2.plot(d.x, d.paper, "s--", color="tab:gray", alpha=0.7, label="paper (right axis)")
+            ax2.set_ylabel("paper %", color="tab:gray")
+            ax2.tick_params(axis="y", colors="tab:gray")
+        ax.axhline(float(d.chance.mean()), color="tab:red", lw=0.8, ls=":", label="chance")
+        ax.set_title(t)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("ours, top-1 % (mAP % for FSD50K)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement: str, rows: dict, tasks: dict,
+                       claims: list, evals_dir: str = "evals/ablation", runs_dir: str = "runs/ablation",
+                       reference: str | None = None, out_dir: str | None = None, figure: dict | None = None,
+                       root: str | None = None) -> Result:
+    """Measured vs paper for a set of pretraining configurations, with directional claims.
+
+    Args:
+        rows: ``{row_key: {label, runs: [<eval names>], x (optional, for line figures)}}``; the row keys
+            match the ``row`` column of the reference CSV (paper numbers) where the paper has the row.
+        tasks: our task -> the paper's dataset name (column order).
+        claims: ``[{better, worse, tasks (default: all), text}]``; ``text`` may use ``{dataset}``. Each
+            claim is judged per task on the difference of seed means (spread: its standard error).
+        figure: ``None`` (bars per task and row) or ``{kind: line, xlabel: ...}`` (rows need ``x``).
+    Writes ``table.md``, ``table.csv``, ``metrics.json`` (with the claims), ``fig.png``, ``fig_data.csv`` and
+    ``provenance.json`` to ``out_dir`` (default ``results/<artifact_id>``).
+    """
+    t0 = time.time()
+    _check_spec(artifact_id, rows, tasks, claims)
+    ev_dir, rn_dir = resolve(evals_dir, root), resolve(runs_dir, root)
+    out = resolve(out_dir or f"results/{artifact_id}", root)
+    ref_path = resolve(reference or f"params/reference/{artifact_id}.csv", root)
+    ref = pd.read_csv(ref_path) if ref_path.is_file() else pd.DataFrame(columns=["row", "task", "paper_value"])
+    profile = active_profile_name(root)
+    tidy = _collect({k: r["runs"] for k, r in rows.items()}, tasks, ev_dir)
+
+    def vals(row, task):
+        return tidy[(tidy.row == row) & (tidy.task == task)]["value"].tolist()
+
+    chance = {t: float(tidy[tidy.task == t]["chance"].mean()) for t in tasks}
+    header = ["Setting"] + [f"{tasks[t]} (paper)" for t in tasks] + [f"{tasks[t]} (ours)" for t in tasks]
+    md_rows, metrics, plot = [], {}, []
+    for key, row in rows.items():
+        paper_cells, our_cells = [], []
+        for t in tasks:
+            pv = _paper_value(ref, key, t)
+            m, s, n = mean_std(vals(key, t))
+            paper_cells.append(f"{pv:.1f}" if math.isfinite(pv) else "—")
+            our_cells.append(fmt_ms(m, s, n))
+            metrics[f"{key}/{t}/mean"], metrics[f"{key}/{t}/std"], metrics[f"{key}/{t}/n_seeds"] = m, s, n
+            plot.append({"task": tasks[t], "method": row.get("label", key), "row": key, "x": row.get("x", np.nan),
+                         "mean": m, "std": s, "paper": pv, "chance": chance[t]})
+        md_rows.append([row.get("label", key)] + paper_cells + our_cells)
+    md_rows.append(["chance level"] + ["" for _ in tasks] + [f"{chance[t]:.1f}" for t in tasks])
+
+    judged = []
+    for c in claims:
+        for t in c.get("tasks", list(tasks)):
+            d, sp = diff_spread(vals(c["better"], t), vals(c["worse"], t))
+            text = c.get("text", "{better} beats {worse} on {dataset}").format(
+                dataset=tasks[t], better=rows[c["better"]].get("label", c["better"]),
+                worse=rows[c["worse"]].get("label", c["worse"]))
+            judged.append({"claim": text, "task": t, "diff": d, "spread": sp, "verdict": verdict(d, sp)})
+    overall, counts = _overall(judged) if judged else ("n/a", {})
+    seeds = sorted(tidy.seed.unique().tolist())
+    all_runs = [r for row in rows.values() for r in row["runs"]]
+    stage_times = _stage_times(all_runs, ev_dir, rn_dir)
+    md = [f"# {title} (profile `{profile}`)", "", caption.strip(), "",
+          f"*(paper)* columns quote the paper (— where it has no such row or column); *(ours)* columns are "
+          f"measured here, linear evaluation of the teachers, mean ± std over seeds {seeds}; the last row is "
+          f"the chance level.", "", markdown_table(header, md_rows), ""]
+    if judged:
+        md += _claims_block(statement, overall, counts, judged)
+    md += ["", "Stage wall times (s): " + ", ".join(
+        f"{r}: pretrain {v['pretrain_s']}, eval {v['eval_s']}" for r, v in stage_times.items())]
+    extra = {"artifact": artifact_id, "rows": rows, "stage_times_s": stage_times}
+    fig_title = f"{title} (profile {profile})"
+    if not figure or figure.get("kind", "bars") == "bars":
+        return _finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=judged, overall=overall,
+                                 plot=plot, title=fig_title, profile=profile, started=t0, root=root, extra=extra)
+    if figure.get("kind") != "line":
+        raise ValueError(f"{artifact_id}: figure.kind must be 'bars' or 'line', got {figure.get('kind')!r}")
+    missing = [k for k, r in rows.items() if "x" not in r]
+    if missing:
+        raise ValueError(f"{artifact_id}: a line figure needs an 'x' value in rows {missing}")
+    metrics["claim/overall"], metrics["claims"] = overall, judged
+    write_outputs(out, tidy=tidy, markdown="\n".join(md), metrics=metrics)
+    fig = line_figure(pd.DataFrame(plot), xlabel=figure.get("xlabel", "setting"), title=fig_title)
+    save_figure(fig, Path(out) / "fig.png")
+    pd.DataFrame(plot).to_csv(Path(out) / "fig_data.csv", index=False)
+    write_provenance(out, profile=profile, started=t0, root=root, extra=extra)
+    return Result(tidy=tidy, markdown="\n".join(md), metrics=metrics, figure=fig, claims=judged)
