@@ -6,6 +6,7 @@ Commands
   data preview    PNG of sample frames and spectrograms per class
   pretrain        train one pretraining configuration (works under torchrun)
   evaluate        frozen-feature evaluation of a pretrained run on the profile's downstream tasks
+  finetune        end-to-end fine-tuning of a run's encoder on one task (Tables S6/S7 recipes)
   benchmark       pretraining throughput (clips/s) and peak memory per method
 Every command reads the scale profile selected by params/profile.yaml unless --profile is given.
 """
@@ -102,6 +103,17 @@ def cmd_evaluate(a) -> int:
     return 0
 
 
+def cmd_finetune(a) -> int:
+    from avlib.finetune import finetune
+    from avlib.profiles import finetune_task, load_profile
+
+    task, recipe = finetune_task(load_profile(a.profile), a.task)
+    res = finetune(a.run, task, recipe, encoder=a.encoder, desc=f"finetune {Path(a.run).name}/{a.task}")
+    res["task"] = a.task
+    _atomic_json(res, a.out)
+    return 0
+
+
 def cmd_benchmark(a) -> int:
     from avlib.train.benchmark import run_benchmark
 
@@ -154,6 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--encoder", choices=["teacher", "student"])
     e.add_argument("--select-on", choices=["val", "test"])
     e.set_defaults(func=cmd_evaluate)
+
+    f = sub.add_parser("finetune", help="fine-tune a run's encoder end to end on one task (Supp. A.6)")
+    f.add_argument("--run", required=True)
+    f.add_argument("--task", required=True, help="a task of the profile's finetune.tasks (e.g. ucf, esc)")
+    f.add_argument("--out", required=True, help="result JSON (metric, val/test, loss curve, recipe)")
+    f.add_argument("--encoder", choices=["teacher", "student"], default="teacher")
+    f.add_argument("--profile")
+    f.set_defaults(func=cmd_finetune)
 
     b = sub.add_parser("benchmark", help="pretraining clips/s and peak memory per method")
     b.add_argument("--profile")

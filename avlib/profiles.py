@@ -7,7 +7,7 @@ from avlib.config import (ConfigError, PretrainConfig, apply_overrides, deep_mer
                           read_yaml)
 from avlib.paths import resolve
 
-PROFILE_SECTIONS = ("data", "cache", "pretrain", "ablation", "eval", "benchmark")
+PROFILE_SECTIONS = ("data", "cache", "pretrain", "ablation", "eval", "finetune", "benchmark")
 SCHEDULES = ("main", "ablation")
 ABLATION_KEYS = {"pretrain", "tasks"}
 
@@ -106,3 +106,23 @@ def load_pretrain_config(run_file: str | Path, *, profile: str | None = None, se
     if seed is not None:
         merged.setdefault("train", {})["seed"] = int(seed)
     return from_dict(PretrainConfig, merged, where=str(run_file))
+
+
+def finetune_task(prof: dict, task: str) -> tuple[dict, dict]:
+    """``(eval task, recipe dict)`` for fine-tuning ``task``: the task (dataset, modality, multilabel) from
+    ``eval.tasks``, the recipe from ``finetune.recipes[<finetune.tasks.<task>.recipe>]`` updated with the
+    task's own overrides (Tables S6/S7 differ per dataset)."""
+    where = f"params/profiles/{prof.get('name', '?')}.yaml: finetune"
+    ft = prof.get("finetune")
+    if not ft:
+        raise ConfigError(f"{where}: missing")
+    tasks, recipes = ft.get("tasks", {}), ft.get("recipes", {})
+    if task not in tasks:
+        raise ConfigError(f"{where}.tasks: no task {task!r}; available: {sorted(tasks)}")
+    if task not in prof.get("eval", {}).get("tasks", {}):
+        raise ConfigError(f"{where}.tasks.{task}: not a task of eval.tasks")
+    spec = dict(tasks[task] or {})
+    name = spec.pop("recipe", None)
+    if name not in recipes:
+        raise ConfigError(f"{where}.tasks.{task}.recipe: {name!r} is not one of {sorted(recipes)}")
+    return prof["eval"]["tasks"][task], {**recipes[name], **spec}

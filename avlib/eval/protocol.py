@@ -2,7 +2,8 @@
 
 Each task names a cached dataset, the modality whose frozen encoder is probed, and the protocol
 (``svm``: linear SVM with a C sweep; ``fc``: FC probe, top-1 or mAP; a task's ``probe`` dict overrides the
-profile's FC recipe). Returns a JSON-able dict."""
+profile's FC recipe). Modality ``av`` is multimodal fusion (XKD Table 8): the video and audio features of
+each clip concatenated. Returns a JSON-able dict."""
 from __future__ import annotations
 
 import logging
@@ -52,8 +53,10 @@ def evaluate_run(run_dir: str | Path, tasks: dict, *, encoder: str = "teacher", 
         if unknown:
             raise ValueError(f"eval.tasks.{name}: unknown key(s) {sorted(unknown)}; allowed {sorted(TASK_KEYS)}")
         mod = task["modality"]
-        try:
-            enc = model.encoder_for_eval(mod, encoder)
+        if mod not in ("video", "audio", "av"):
+            raise ValueError(f"eval.tasks.{name}.modality must be 'video', 'audio' or 'av', got {mod!r}")
+        try:  # 'av': multimodal fusion (XKD Table 8), video and audio features of the same clips concatenated
+            encs = {m: model.encoder_for_eval(m, encoder) for m in (("video", "audio") if mod == "av" else (mod,))}
         except KeyError as e:
             results[name] = {"skipped": str(e)}
             log.info("%s: skip %s (%s)", Path(run_dir).name, name, e)
@@ -66,9 +69,14 @@ def evaluate_run(run_dir: str | Path, tasks: dict, *, encoder: str = "teacher", 
             if len(ids) == 0:
                 raise ValueError(f"eval.tasks.{name}: dataset {task['dataset']} has no {split!r} clips")
             n = task["train_clips"] if split == "train" else task["test_clips"]
-            x = extract_features(enc, data, ids, ev, modality=mod, n_clips=n, train_aug=(split == "train"),
-                                 generator=gen, batch_size=batch_size, device=device, desc=f"{name}/{split}")
-            feats[split] = (x, data.labels[ids])
+            parts = []
+            offset = {"train": 0, "val": 1, "test": 2}[split]
+            for m, enc in encs.items():  # 'av': both modalities start from the same generator state
+                g = make_generator(seed * 1009 + offset, device) if mod == "av" else gen
+                parts.append(extract_features(enc, data, ids, ev, modality=m, n_clips=n, train_aug=(split == "train"),
+                                              generator=g, batch_size=batch_size, device=device,
+                                              desc=f"{name}/{split}/{m}"))
+            feats[split] = (np.concatenate(parts, -1), data.labels[ids])
         multilabel = bool(task.get("multilabel", False))
         if task["protocol"] == "svm":
             if multilabel:
