@@ -38,6 +38,6 @@ def test_notebook_contract(aid):
         assert not isinstance(node, (ast.FunctionDef, ast.ClassDef)), "no def/class in notebooks"
     calls = {n.func.id for n in ast.walk(ast.parse(body)) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
              and n.func.id.startswith("run_")}
-    assert calls in ({f"run_{aid}"}, {"run_ablation_table"}), f"expected one avlib.report run_* call, got {calls}"
+    assert calls in ({f"run_{aid}"}, {"run_ablation_table"}, {"run_sota_table"}), f"expected one avlib.report run_* call, got {calls}"
     assert "from avlib.report." in body
     assert (ROOT / "params/reference").is_dir()

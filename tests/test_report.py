@@ -170,3 +170,32 @@ def test_ablation_table_paper_column_claims_and_line_figure(tmp_path):
         run_ablation_table(claims=[{"better": "default", "worse": "no_refine", "task": "ucf"}], **kw)
     with pytest.raises(FileNotFoundError, match="missing evaluation"):
         run_ablation_table(claims=[], **{**kw, "rows": {"x": {"runs": ["absent_s0"]}}})
+
+
+def test_sota_table_quotes_the_paper_and_tests_only_our_rows(tmp_path):
+    import json
+
+    import pytest
+
+    from avlib.report.sota import run_sota_table
+
+    ev, ref = _report_root(tmp_path, "row,method,pretrain_data,backbone,protocol,task,paper_dataset,metric,paper_value,is_xkd,note\n"
+                           "videomae,VideoMAE,K400,,linear,ucf,UCF101,top1,80.0,false,\n"
+                           "xkd_k400,XKD,K400,,linear,ucf,UCF101,top1,83.8,true,\n"
+                           "xkd_k400,XKD,K400,,finetune,ucf,UCF101,top1,94.1,true,\n")
+    ft = tmp_path / "finetunes"
+    ft.mkdir()
+    for s, (lin, fin) in enumerate([(30.0, 40.0), (32.0, 44.0)]):
+        _write_eval(ev / f"xkd_s{s}.json", f"xkd_s{s}", s, "teacher", {"ucf": lin})
+        (ft / f"xkd_s{s}_ucf.json").write_text(json.dumps({"seed": s, "test": fin}))
+    kw = dict(artifact_id="t6", title="T6", caption="c", statement="FT beats linear", tasks={"ucf": "UCF101"},
+              ours={"xkd": {"label": "XKD (ours)", "linear": ["xkd_s0", "xkd_s1"], "finetune": ["xkd_s0", "xkd_s1"]}},
+              claims=[{"kind": "ft_over_linear", "row": "xkd"}], paper_xkd_row="xkd_k400", evals_dir=str(ev),
+              finetunes_dir=str(ft), reference=str(ref), out_dir=str(tmp_path / "out"), root=str(tmp_path))
+    r = run_sota_table(**kw)
+    assert "| VideoMAE | K400 | quoted (paper) | 80.0 | — |" in r.markdown
+    assert "| **XKD (ours)** | avsynth (pretrain role) | measured (profile tiny) | 31.0 ± 1.4 | 42.0 ± 2.8 |" in r.markdown
+    assert len(r.claims) == 1 and r.claims[0]["diff"] == pytest.approx(11.0) and r.claims[0]["verdict"] == "supports"
+    (ft / "xkd_s1_ucf.json").unlink()
+    with pytest.raises(FileNotFoundError, match="fine-tuning result"):
+        run_sota_table(**kw)

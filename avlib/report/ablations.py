@@ -7,6 +7,7 @@ form "row A beats row B on task T". What differs between artifacts is data, so i
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from avlib.report.provenance import write_provenance
 from avlib.report.tables import diff_spread, fmt_ms, markdown_table, mean_std, verdict, write_outputs
 
 CLAIM_KEYS = {"better", "worse", "tasks", "text"}
-ROW_KEYS = {"label", "runs", "x"}
+ROW_KEYS = {"label", "runs", "x", "x_from", "series"}
 
 
 def _check_spec(artifact_id: str, rows: dict, tasks: dict, claims: list) -> None:
@@ -47,18 +48,32 @@ def _check_spec(artifact_id: str, rows: dict, tasks: dict, claims: list) -> None
             raise ValueError(f"{artifact_id}: claims[{i}].tasks {sorted(bad)} are not tasks ({list(tasks)})")
 
 
+def _x_value(row: dict, runs_dir: Path) -> float:
+    """A row's x for line figures: ``x``, or the pretraining epochs of run ``x_from`` (its summary.json),
+    so schedule-length figures stay right at every profile."""
+    if "x_from" in row:
+        path = runs_dir / row["x_from"] / "summary.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"missing {path} (x_from): run its pretrain stage first")
+        return float(json.loads(path.read_text())["epochs"])
+    return float(row.get("x", np.nan))
+
+
 def _paper_value(ref: pd.DataFrame, row: str, task: str) -> float:
     p = ref[(ref.row == row) & (ref.task == task)]["paper_value"]
     return float(p.iloc[0]) if len(p) else float("nan")
 
 
 def line_figure(plot: pd.DataFrame, *, xlabel: str, title: str):
-    """One panel per task: measured mean ± std against the row's x value, with the paper's points."""
+    """One panel per task: measured mean ± std against the row's x value (one line per ``series``), with
+    the paper's points where it gives numbers."""
     tasks = list(dict.fromkeys(plot.task))
     fig, axes = plt.subplots(1, len(tasks), figsize=(3.6 * len(tasks), 3.2), squeeze=False)
     for ax, t in zip(axes[0], tasks):
         d = plot[plot.task == t].sort_values("x")
-        ax.errorbar(d.x, d["mean"], yerr=d["std"].fillna(0), marker="o", capsize=3, label="ours (mean ± std)")
+        for series, ds in d.groupby("series", sort=False):
+            ax.errorbar(ds.x, ds["mean"], yerr=ds["std"].fillna(0), marker="o", capsize=3,
+                        label=f"{series} (ours, mean ± std)" if series else "ours (mean ± std)")
         if d.paper.notna().any():
             ax2 = ax.twinx()
             ax2.plot(d.x, d.paper, "s--", color="tab:gray", alpha=0.7, label="paper (right axis)")
@@ -104,6 +119,7 @@ def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement:
         return tidy[(tidy.row == row) & (tidy.task == task)]["value"].tolist()
 
     chance = {t: float(tidy[tidy.task == t]["chance"].mean()) for t in tasks}
+    xs = {key: _x_value(row, rn_dir) for key, row in rows.items()}
     header = ["Setting"] + [f"{tasks[t]} (paper)" for t in tasks] + [f"{tasks[t]} (ours)" for t in tasks]
     md_rows, metrics, plot = [], {}, []
     for key, row in rows.items():
@@ -114,7 +130,8 @@ def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement:
             paper_cells.append(f"{pv:.1f}" if math.isfinite(pv) else "—")
             our_cells.append(fmt_ms(m, s, n))
             metrics[f"{key}/{t}/mean"], metrics[f"{key}/{t}/std"], metrics[f"{key}/{t}/n_seeds"] = m, s, n
-            plot.append({"task": tasks[t], "method": row.get("label", key), "row": key, "x": row.get("x", np.nan),
+            plot.append({"task": tasks[t], "method": row.get("label", key), "row": key, "x": xs[key],
+                         "series": row.get("series", ""),
                          "mean": m, "std": s, "paper": pv, "chance": chance[t]})
         md_rows.append([row.get("label", key)] + paper_cells + our_cells)
     md_rows.append(["chance level"] + ["" for _ in tasks] + [f"{chance[t]:.1f}" for t in tasks])
@@ -146,9 +163,9 @@ def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement:
                                  plot=plot, title=fig_title, profile=profile, started=t0, root=root, extra=extra)
     if figure.get("kind") != "line":
         raise ValueError(f"{artifact_id}: figure.kind must be 'bars' or 'line', got {figure.get('kind')!r}")
-    missing = [k for k, r in rows.items() if "x" not in r]
+    missing = [k for k, r in rows.items() if not np.isfinite(xs[k])]
     if missing:
-        raise ValueError(f"{artifact_id}: a line figure needs an 'x' value in rows {missing}")
+        raise ValueError(f"{artifact_id}: a line figure needs an 'x' or 'x_from' in rows {missing}")
     metrics["claim/overall"], metrics["claims"] = overall, judged
     write_outputs(out, tidy=tidy, markdown="\n".join(md), metrics=metrics)
     fig = line_figure(pd.DataFrame(plot), xlabel=figure.get("xlabel", "setting"), title=fig_title)
