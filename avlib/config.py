@@ -53,6 +53,10 @@ class ModelConfig:
     decoder_heads: int = 12
     decoder_norm: bool = False
     projector: ProjectorConfig = field(default_factory=ProjectorConfig)
+    # XKD Fig. 4 (a larger video backbone): width/depth multipliers of the video preset; the width is
+    # rounded to a multiple of the head count, which cross-modal attention (Eq. 4) keeps equal to audio's
+    video_width_mult: float = 1.0
+    video_depth_mult: float = 1.0
 
 
 @dataclass
@@ -105,6 +109,9 @@ class XKDConfig:
     refine_omega: Literal["code", "paper"] = "code"
     cross_attention: Literal["mean", "softmax"] = "mean"
     use_cls_attention: bool = True
+    # Supp. Table S13: 'within' = Eq. 13 (teachers with teachers, students with students), 'cross' = Eq. S1
+    # (each teacher with the other modality's student), 'both' = Eq. S2
+    da_pairs: Literal["within", "cross", "both"] = "within"
     mmd_kernel: Literal["multi_gaussian", "single_sigma"] = "multi_gaussian"
     mmd_sigma: float = 1.0
     da_teacher_term: Literal["log", "add"] = "log"
@@ -152,6 +159,7 @@ class DataConfig:
     cache: str = "cache/pretrain"
     split: str = "train"
     max_clips: int = 0
+    fraction: float = 1.0  # XKD Fig. 4: a seeded random subset of this fraction of the split (after max_clips)
 
 
 @dataclass

@@ -2,9 +2,9 @@
 
 The paper identifies collapse when the KL divergence of the teacher outputs (``teacher_kl_*``: KL of each
 sample's centred, sharpened distribution to the batch mean) or the distillation loss reaches zero.
-:func:`collapse_step` applies the training runner's rule (``avlib.train.runner``: the smallest
-``teacher_kl_*`` below ``kl_min`` for ``patience`` consecutive logging steps) to a logged run, so a
-figure marks exactly where ``train.stop_on_collapse`` would have stopped it."""
+:func:`collapse_step` applies the training runner's rule (:func:`avlib.train.collapse.collapsed` for
+``patience`` consecutive logging steps) to a logged run, so a figure marks exactly where
+``train.stop_on_collapse`` would have stopped it."""
 from __future__ import annotations
 
 import json
@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from avlib.train.collapse import collapsed
 
 
 def read_metrics(run_dir: str | Path) -> pd.DataFrame:
@@ -33,13 +35,14 @@ def min_teacher_kl(df: pd.DataFrame) -> np.ndarray:
 
 
 def collapse_step(df: pd.DataFrame, kl_min: float, patience: int) -> int | None:
-    """The step at which the runner's detector fires (``patience`` consecutive logging steps with the
-    smallest teacher KL below ``kl_min``), or ``None``."""
+    """The step at which the runner's detector fires (``patience`` consecutive logging steps that
+    :func:`avlib.train.collapse.collapsed` flags), or ``None``."""
     count = 0
-    for step, kl in zip(df["step"], min_teacher_kl(df)):
-        count = count + 1 if np.isfinite(kl) and kl < kl_min else 0
+    for rec in df.to_dict("records"):
+        logs = {k: v for k, v in rec.items() if k.startswith("teacher_kl_") and np.isfinite(v)}
+        count = count + 1 if collapsed(logs, kl_min) else 0
         if count >= patience:
-            return int(step)
+            return int(rec["step"])
     return None
 
 

@@ -29,7 +29,7 @@ def teacher_logits(model, video: torch.Tensor, audio: torch.Tensor, batch_size: 
         raise ValueError(f"{model.cfg.name}: the run has no teachers (neither kd nor da is on)")
     out = {"video": [], "audio": []}
     for i in range(0, len(video), batch_size):
-        t = model._teacher_outputs(video[i:i + batch_size], audio[i:i + batch_size])
+        t = model.teacher_outputs(video[i:i + batch_size], audio[i:i + batch_size])
         out["video"].append(t["video"].double().cpu().numpy())
         out["audio"].append(t["audio"].double().cpu().numpy())
     return {k: np.concatenate(v) for k, v in out.items()}

@@ -36,6 +36,18 @@ def _grid_audio(n_mels: int, n_frames: int, patch) -> tuple[int, int]:
     return (n_mels // patch[0], n_frames // patch[1])
 
 
+def scaled_vit(cfg, width_mult: float = 1.0, depth_mult: float = 1.0):
+    """A preset made wider/deeper (XKD Fig. 4's larger video backbone): the width is rounded to a multiple
+    of the (unchanged) head count, the depth to an integer >= 1."""
+    if width_mult <= 0 or depth_mult <= 0:
+        raise ValueError(f"video_width_mult and video_depth_mult must be > 0, got {width_mult}, {depth_mult}")
+    if width_mult == 1.0 and depth_mult == 1.0:
+        return cfg
+    h = cfg.num_heads
+    return dataclasses.replace(cfg, embed_dim=max(h, h * int(round(cfg.embed_dim * width_mult / h))),
+                               depth=max(1, int(round(cfg.depth * depth_mult))))
+
+
 class XKD(nn.Module):
     """Students (encoders + projector heads), MAE decoders, EMA teachers and KD centering buffers.
 
@@ -58,7 +70,8 @@ class XKD(nn.Module):
         self.video_grid = _grid_video(v.video_frames, v.video_size, m.video_patch)
         self.audio_grid = _grid_audio(cfg.audio.n_mels, audio_frames_global, m.audio_patch)
 
-        vcfg = dataclasses.replace(vit_config(m.video_vit), qkv_bias=m.qkv_bias, norm_eps=m.norm_eps)
+        vcfg = scaled_vit(dataclasses.replace(vit_config(m.video_vit), qkv_bias=m.qkv_bias, norm_eps=m.norm_eps),
+                          m.video_width_mult, m.video_depth_mult)
         acfg = dataclasses.replace(vit_config(m.audio_vit), qkv_bias=m.qkv_bias, norm_eps=m.norm_eps)
         if x.variant in ("mas", "mats") and (vcfg.embed_dim, vcfg.depth) != (acfg.embed_dim, acfg.depth):
             raise ValueError(f"xkd.variant={x.variant!r} shares blocks: video_vit and audio_vit must match")
@@ -140,7 +153,7 @@ class XKD(nn.Module):
         return enc, loss
 
     @torch.no_grad()
-    def _teacher_outputs(self, video_t: torch.Tensor, audio_t: torch.Tensor) -> dict:
+    def teacher_outputs(self, video_t: torch.Tensor, audio_t: torch.Tensor) -> dict:
         """Eq. 3-6 and the teacher projector: refined, token-averaged teacher representations."""
         x = self.cfg.xkd
         tv = self.teacher["video_encoder"](video_t, return_attn=True)
@@ -200,7 +213,7 @@ class XKD(nn.Module):
                 t_in_v, t_in_a = views["video_global"], views["audio_global"]
             else:  # released code: the first local view (reference-notes 1.2)
                 t_in_v, t_in_a = views["video_local"][0], views["audio_local"][0]
-            t = self._teacher_outputs(t_in_v, t_in_a)
+            t = self.teacher_outputs(t_in_v, t_in_a)
             zs_v = self._student_outputs("video", enc_v, views["video_local"])
             zs_a = self._student_outputs("audio", enc_a, views["audio_local"])
             n_v, n_a = 1 + len(views["video_local"]), 1 + len(views["audio_local"])
@@ -213,13 +226,19 @@ class XKD(nn.Module):
                     logs[f"teacher_entropy_{name}"] = st["entropy"].detach()
                     logs[f"teacher_kl_{name}"] = st["kl_to_mean"].detach()
                 if x.da:
-                    l_da_s = self._mmd(zs_v, zs_a)
-                    l_da_t = self._mmd(tv, ta)  # carries no gradient: teachers are EMA (Eq. 13)
-                    logs["loss_da_student"], logs["loss_da_teacher"] = l_da_s.detach(), l_da_t.detach()
-                    # 'add' reproduces the code's loss value; 'log' drops the constant teacher term but keeps
-                    # the student term's weight (1/2 under the code's group mean): identical gradients.
                     half = 0.5 if x.loss_reduction == "code" else 1.0
-                    l_da = half * (l_da_s + l_da_t) if x.da_teacher_term == "add" else half * l_da_s
+                    l_da = zs_v.new_zeros(())
+                    if x.da_pairs in ("within", "both"):
+                        l_da_s = self._mmd(zs_v, zs_a)
+                        l_da_t = self._mmd(tv, ta)  # carries no gradient: teachers are EMA (Eq. 13)
+                        logs["loss_da_student"], logs["loss_da_teacher"] = l_da_s.detach(), l_da_t.detach()
+                        # 'add' reproduces the code's loss value; 'log' drops the constant teacher term but
+                        # keeps the student term's weight (1/2 under the code's group mean): same gradients.
+                        l_da = l_da + (half * (l_da_s + l_da_t) if x.da_teacher_term == "add" else half * l_da_s)
+                    if x.da_pairs in ("cross", "both"):  # Eq. S1: each teacher with the other modality's student
+                        l_da_x = self._mmd(ta, zs_v) + self._mmd(tv, zs_a)
+                        logs["loss_da_cross"] = l_da_x.detach()
+                        l_da = l_da + half * l_da_x
                     terms.append((x.lambda_da, l_da))
                     logs["loss_da"] = l_da.detach()
                 # Eq. 11: audio student <- video teacher, video student <- audio teacher

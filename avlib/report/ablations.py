@@ -24,7 +24,7 @@ from avlib.report.provenance import write_provenance
 from avlib.report.tables import diff_spread, fmt_ms, markdown_table, mean_std, verdict, write_outputs
 
 CLAIM_KEYS = {"better", "worse", "tasks", "text"}
-ROW_KEYS = {"label", "runs", "x", "x_from", "series"}
+ROW_KEYS = {"label", "runs", "x", "x_from", "x_key", "series"}
 
 
 def _check_spec(artifact_id: str, rows: dict, tasks: dict, claims: list) -> None:
@@ -49,13 +49,13 @@ def _check_spec(artifact_id: str, rows: dict, tasks: dict, claims: list) -> None
 
 
 def _x_value(row: dict, runs_dir: Path) -> float:
-    """A row's x for line figures: ``x``, or the pretraining epochs of run ``x_from`` (its summary.json),
-    so schedule-length figures stay right at every profile."""
+    """A row's x for line figures: ``x``, or field ``x_key`` (default ``epochs``; e.g. ``clips``) of run
+    ``x_from``'s summary.json, so schedule- and data-size figures stay right at every profile."""
     if "x_from" in row:
         path = runs_dir / row["x_from"] / "summary.json"
         if not path.is_file():
             raise FileNotFoundError(f"missing {path} (x_from): run its pretrain stage first")
-        return float(json.loads(path.read_text())["epochs"])
+        return float(json.loads(path.read_text())[row.get("x_key", "epochs")])
     return float(row.get("x", np.nan))
 
 

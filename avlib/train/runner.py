@@ -34,6 +34,7 @@ from avlib.log import JsonlWriter, progress
 from avlib.methods import build_method, logmel_from_config, views_config
 from avlib.paths import resolve
 from avlib.seed import make_generator, seed_everything
+from avlib.train.collapse import collapsed
 from avlib.train.optim import build_optimizer, clip_gradients, grads_finite, lr_wd_schedules, set_lr_wd
 from avlib.train.schedules import build_schedule
 
@@ -203,6 +204,11 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, s
     indices = np.asarray(data.split_indices(cfg.data.split))
     if cfg.data.max_clips:
         indices = indices[: cfg.data.max_clips]
+    if not 0.0 < cfg.data.fraction <= 1.0:
+        raise ValueError(f"data.fraction must be in (0, 1], got {cfg.data.fraction}")
+    if cfg.data.fraction < 1.0:  # a fixed subset (seed 0) shared by every seed of a pretraining-set size
+        keep = max(cfg.train.batch_size, int(round(len(indices) * cfg.data.fraction)))
+        indices = np.sort(np.random.default_rng(0).choice(indices, size=min(keep, len(indices)), replace=False))
     if cfg.train.batch_size % dist.world_size():
         raise ValueError(f"train.batch_size={cfg.train.batch_size} not divisible by world size {dist.world_size()}")
     batches = _Batches(data, indices, cfg.train.batch_size, cfg.train.seed)
@@ -277,7 +283,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, s
         n_steps += 1
         if step % cfg.train.log_every_steps == 0 or step == total:
             logs = {k: float(v) for k, v in logs_t.items()}
-            collapse_count = collapse_count + 1 if _collapsed(logs, cfg) else 0
+            collapse_count = collapse_count + 1 if collapsed(logs, cfg.train.collapse_kl_min) else 0
             rate = n_steps * cfg.train.batch_size / max(time.time() - t_steps, 1e-9)
             rec = {"step": step, "epoch": step / ipe, "lr": float(tr.lr[step - 1]), "wd": float(tr.wd[step - 1]),
                    "ema": float(tr.ema[step - 1]), "grad_norm": gnorm, "clips_per_s": rate, **logs}
@@ -320,11 +326,6 @@ def _replicas_agree(core) -> bool:
     if not ok:
         raise RuntimeError(f"DDP replicas diverged: parameter checksums range {float(lo)}..{float(hi)}")
     return ok
-
-
-def _collapsed(logs: dict, cfg: PretrainConfig) -> bool:
-    kls = [v for k, v in logs.items() if k.startswith("teacher_kl_")]
-    return bool(kls) and min(kls) < cfg.train.collapse_kl_min
 
 
 def _kl_logs(logs: dict) -> dict:

@@ -64,7 +64,7 @@ def test_teacher_sharpness_uses_the_training_centre_and_temperatures(model_and_v
     model.kd_video_teacher.center.normal_()  # a non-zero centre must be subtracted
     s = teacher_sharpness(model, video, audio, common_tau=0.2)
     with torch.no_grad():
-        t = model._teacher_outputs(video, audio)
+        t = model.teacher_outputs(video, audio)
     z = t["video"].double().numpy() - model.kd_video_teacher.center.double().numpy()
     _, h = _np_softmax_entropy(z, 0.2)
     np.testing.assert_allclose(s["video"]["common"]["entropy"], h, rtol=1e-9)

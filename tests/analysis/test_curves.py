@@ -6,16 +6,14 @@ import pandas as pd
 import pytest
 
 from avlib.analysis.curves import collapse_step, min_teacher_kl, read_metrics, tail_mean
-from avlib.config import PretrainConfig
-from avlib.train.runner import _collapsed
+from avlib.train.collapse import collapsed
 
 
 def _runner_collapse_step(records, kl_min, patience):
-    cfg = PretrainConfig()
-    cfg.train.collapse_kl_min = kl_min
+    """The runner's loop (avlib.train.runner.pretrain) over logged records."""
     count = 0
     for r in records:
-        count = count + 1 if _collapsed(r, cfg) else 0
+        count = count + 1 if collapsed(r, kl_min) else 0
         if count >= patience:
             return r["step"]
     return None

@@ -139,3 +139,55 @@ def test_teacher_mmd_term_log_or_add_gives_identical_gradients():
         out["loss"].backward()
         grads[mode] = [p.grad.clone() for p in model.student["video_head"].parameters() if p.grad is not None]
     assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(grads["log"], grads["add"]))
+
+
+def test_da_pairs_within_cross_both_match_eq13_s1_s2():
+    """Supp. Table S13: the cross term is MMD(t_a, s_v) + MMD(t_v, s_a) on the same projector outputs;
+    'both' adds it to Eq. 13's within-modality term (code reduction: each sum halved)."""
+    from avlib.losses import mmd
+
+    out = {}
+    for pairs in ("within", "cross", "both"):
+        cfg, model, views = make(da_pairs=pairs, da_teacher_term="add")
+        v = batch(views)
+        captured = {}
+        orig = model.teacher_outputs
+
+        def spy(a, b, orig=orig):
+            captured.update(orig(a, b))
+            return captured
+
+        model.teacher_outputs = spy
+        out[pairs] = model(v, SCHED, torch.Generator().manual_seed(0))["logs"]
+        if pairs == "cross":
+            gen = torch.Generator().manual_seed(0)
+            cfg2, model2, _ = make(da_pairs="cross", da_teacher_term="add")
+            enc_v, _ = model2._reconstruct("video", v["video_global"], cfg2.xkd.mask_ratio_video, gen)
+            enc_a, _ = model2._reconstruct("audio", v["audio_global"], cfg2.xkd.mask_ratio_audio, gen)
+            zs_v = model2._student_outputs("video", enc_v, v["video_local"]).float()
+            zs_a = model2._student_outputs("audio", enc_a, v["audio_local"]).float()
+            want = mmd(captured["audio"].float(), zs_v) + mmd(captured["video"].float(), zs_a)
+            assert torch.allclose(out[pairs]["loss_da_cross"], want.detach(), rtol=1e-5)
+    w, c, b = out["within"], out["cross"], out["both"]
+    assert "loss_da_cross" not in w and "loss_da_student" not in c
+    assert torch.allclose(c["loss_da"], 0.5 * c["loss_da_cross"])
+    assert torch.allclose(b["loss_da"], 0.5 * (b["loss_da_student"] + b["loss_da_teacher"]) + 0.5 * b["loss_da_cross"])
+    assert torch.allclose(w["loss_da"], 0.5 * (w["loss_da_student"] + w["loss_da_teacher"]))
+
+
+def test_scaled_video_backbone_keeps_heads():
+    from avlib.methods.xkd import scaled_vit
+    from avlib.models import vit_config
+
+    base = vit_config("tiny")  # 128 dim, 4 blocks, 4 heads
+    big = scaled_vit(base, 1.5, 1.5)
+    assert (big.embed_dim, big.depth, big.num_heads) == (192, 6, 4)
+    assert scaled_vit(base, 1.0, 1.0) is base
+    assert scaled_vit(vit_config("base"), 1.33, 2.0).embed_dim % 12 == 0
+    cfg, model, _ = make()
+    cfg_big = from_dict(PretrainConfig, {**SMALL, "model": {**SMALL["model"], "video_width_mult": 2.0}})
+    big_model = build_method(cfg_big, LogMel(n_fft=512, hop_length=143, n_mels=16))
+    assert big_model.student["video_encoder"].embed_dim == 2 * model.student["video_encoder"].embed_dim
+    assert big_model.student["audio_encoder"].embed_dim == model.student["audio_encoder"].embed_dim
+    with pytest.raises(ValueError, match="> 0"):
+        scaled_vit(base, 0.0, 1.0)

@@ -96,3 +96,11 @@ def test_changed_training_code_is_not_resumed(smoke_config, tmp_path, monkeypatc
         s = pretrain(smoke_config("recon_a", **{"train.max_steps": 2}), tmp_path, show_progress=False)
     assert "not resuming" in caplog.text and s["steps"] == 2
     assert [r["step"] for r in read_jsonl(tmp_path / "metrics.jsonl")] == [1, 2]
+
+
+def test_data_fraction_trains_on_a_fixed_subset(smoke_config, tmp_path):
+    s = pretrain(smoke_config("recon_a", **{"train.max_steps": 1, "data.fraction": 0.5}), tmp_path / "a",
+                 show_progress=False)
+    assert s["clips"] == 12  # half of the 24 fixture clips
+    with pytest.raises(ValueError, match="data.fraction"):
+        pretrain(smoke_config("recon_a", **{"data.fraction": 1.5}), tmp_path / "b", show_progress=False)
