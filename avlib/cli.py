@@ -108,7 +108,10 @@ def cmd_finetune(a) -> int:
     from avlib.profiles import finetune_task, load_profile
 
     task, recipe = finetune_task(load_profile(a.profile), a.task)
-    res = finetune(a.run, task, recipe, encoder=a.encoder, desc=f"finetune {Path(a.run).name}/{a.task}")
+    from avlib.train.runner import resolve_device
+
+    res = finetune(a.run, task, recipe, encoder=a.encoder, device=resolve_device(a.device),
+                   desc=f"finetune {Path(a.run).name}/{a.task}")
     res["task"] = a.task
     _atomic_json(res, a.out)
     return 0
@@ -172,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--task", required=True, help="a task of the profile's finetune.tasks (e.g. ucf, esc)")
     f.add_argument("--out", required=True, help="result JSON (metric, val/test, loss curve, recipe)")
     f.add_argument("--encoder", choices=["teacher", "student"], default="teacher")
+    f.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     f.add_argument("--profile")
     f.set_defaults(func=cmd_finetune)
 

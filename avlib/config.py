@@ -109,7 +109,7 @@ class XKDConfig:
     refine_omega: Literal["code", "paper"] = "code"
     cross_attention: Literal["mean", "softmax"] = "mean"
     use_cls_attention: bool = True
-    # Supp. Table S13: 'within' = Eq. 13 (teachers with teachers, students with students), 'cross' = Eq. S1
+    # Supp. Table S13: 'within' = Eq. 9 (teachers with teachers, students with students), 'cross' = Eq. S1
     # (each teacher with the other modality's student), 'both' = Eq. S2
     da_pairs: Literal["within", "cross", "both"] = "within"
     mmd_kernel: Literal["multi_gaussian", "single_sigma"] = "multi_gaussian"

@@ -8,6 +8,8 @@ def test_mean_std_and_diff_spread_closed_form():
     assert (m, n) == (2.0, 2) and math.isclose(s, math.sqrt(2))
     d, sp = diff_spread([10.0, 12.0], [5.0, 7.0])
     assert d == 5.0 and math.isclose(sp, math.sqrt(2 / 2 + 2 / 2))
+    d, sp = diff_spread([10.0], [5.0, 7.0])  # one seed has no spread: never a verdict either way
+    assert d == 4.0 and math.isnan(sp) and verdict(d, sp) == "cannot resolve"
 
 
 def test_verdicts():
@@ -157,11 +159,15 @@ def test_ablation_table_paper_column_claims_and_line_figure(tmp_path):
     assert [(c["claim"], c["verdict"]) for c in r.claims] == [("refine improves UCF101", "supports"),
                                                               ("refine improves ESC50", "contradicts")]
     assert r.claims[0]["diff"] == pytest.approx(10.0) and r.claims[0]["spread"] == pytest.approx(math.sqrt(2))
-    assert "| with refine | 82.6 | — | 31.0 ± 1.4 | 51.0 ± 1.4 |" in r.markdown  # no ESC50 paper value: —
+    assert "| with refine | teacher | 82.6 | — | 31.0 ± 1.4 | 51.0 ± 1.4 |" in r.markdown  # no ESC50 paper value: —
     assert r.metrics["claim/overall"] == "mixed"
     for f in ("table.md", "table.csv", "metrics.json", "fig.png", "fig_data.csv", "provenance.json"):
         assert (tmp_path / "out" / f).is_file(), f
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["default/ucf/mean"] == 31.0
+    r = run_ablation_table(claims=[{**claims[0], "paired": True}], **kw)  # per-seed differences 10, 10: SE 0
+    assert r.claims[0]["diff"] == pytest.approx(10.0) and r.claims[0]["spread"] == pytest.approx(0.0)
+    ref.write_text(ref.read_text() + "longer,ucf,UCF101,top1,79.0,\n")  # a paper column not run here is quoted
+    assert "| longer (paper only, not run) |  | 79.0 | — |  |  |" in run_ablation_table(claims=[], **kw).markdown
     r = run_ablation_table(claims=[], figure={"kind": "line", "xlabel": "refine"}, **kw)
     assert r.metrics["claim/overall"] == "n/a" and (tmp_path / "out" / "fig.png").is_file()
     with pytest.raises(ValueError, match=r"claims\[0\].worse='nope' is not a row"):
@@ -170,6 +176,8 @@ def test_ablation_table_paper_column_claims_and_line_figure(tmp_path):
         run_ablation_table(claims=[{"better": "default", "worse": "no_refine", "task": "ucf"}], **kw)
     with pytest.raises(FileNotFoundError, match="missing evaluation"):
         run_ablation_table(claims=[], **{**kw, "rows": {"x": {"runs": ["absent_s0"]}}})
+    with pytest.raises(FileNotFoundError, match="missing reference"):
+        run_ablation_table(claims=[], **{**kw, "reference": str(tmp_path / "absent.csv")})
 
 
 def test_sota_table_quotes_the_paper_and_tests_only_our_rows(tmp_path):

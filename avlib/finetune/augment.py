@@ -56,7 +56,7 @@ def spec_augment(spec: Tensor, *, freq_mask: int, time_mask: int, n_masks: int,
     for size, width, axis in ((F, freq_mask, 1), (T, time_mask, 2)):
         if width <= 0:
             continue
-        w = torch.randint(0, width + 1, (B, n_masks), generator=generator).to(spec.device)
+        w = torch.randint(0, min(width, size) + 1, (B, n_masks), generator=generator).to(spec.device)
         start = (torch.rand(B, n_masks, generator=generator).to(spec.device) * (size - w + 1)).long()
         pos = torch.arange(size, device=spec.device).view(1, 1, -1)
         hit = ((pos >= start.unsqueeze(-1)) & (pos < (start + w).unsqueeze(-1))).any(1)  # [B, size]

@@ -4,10 +4,16 @@ Training samples one randomly placed, augmented clip per sample per epoch (crop 
 jitter for video, volume jitter for audio, as the linear-evaluation views) and adds the recipe's
 MixUp/CutMix + label smoothing (video) or SpecAugment masking (audio). Testing averages the softmax
 (sigmoid for multi-label tasks) of ``test_clips`` uniformly spaced clips per sample and reports top-1
-(mAP for multi-label), the paper's protocol. The reported numbers are those of the final epoch."""
+(mAP for multi-label), the paper's protocol. The reported numbers are those of the final epoch, or of
+the best validation epoch with ``select_on_val`` (early stopping).
+
+Not implemented from Tables S6/S7 (documented in docs/fidelity-notes.md): RandAugment and multi-scale
+crops (the linear-evaluation crop + flip + colour jitter are used), 224 px fine-tuning inputs (the
+profile's pretraining size is kept), and audio time warping / random crop."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -55,6 +61,8 @@ class FinetuneRecipe:
     freq_mask: int = 0
     time_mask: int = 0
     n_masks: int = 0
+    volume_jitter: float = 0.1  # audio training clips (Table S7: 0.2)
+    select_on_val: bool = False  # Table S7 FSD50K "early stop": report the test metric at the best val epoch
     test_clips: int = 3
 
 
@@ -117,7 +125,8 @@ def finetune(run_dir: str | Path, task: dict, recipe: FinetuneRecipe | dict, *, 
     cfg, model, logmel = load_pretrained(run_dir, device)
     seed = cfg.train.seed
     seed_everything(seed)
-    g = make_generator(seed, device)
+    g = make_generator(seed, device)  # view sampling on the device
+    g_host = torch.Generator().manual_seed(seed)  # permutations, MixUp/CutMix, SpecAugment (CPU-side draws)
     enc = copy.deepcopy(model.encoder_for_eval(modality, encoder))
     del model
     enc.requires_grad_(True)
@@ -131,17 +140,18 @@ def finetune(run_dir: str | Path, task: dict, recipe: FinetuneRecipe | dict, *, 
     clf = Classifier(enc, n_classes, rec.dropout).to(device)
     groups = layer_decay_groups(clf, enc.depth, weight_decay=rec.weight_decay, layer_decay=rec.layer_decay)
     opt = torch.optim.AdamW(groups, lr=rec.lr, betas=tuple(rec.betas))
-    ev = EvalViews(views_config(cfg), logmel)
+    ev = EvalViews(dataclasses.replace(views_config(cfg), eval_volume_jitter=rec.volume_jitter), logmel)
     steps_per_epoch = -(-len(split["train"]) // rec.batch_size)
     total = rec.epochs * steps_per_epoch
     warm = min(int(round(rec.warmup_epochs * steps_per_epoch)), total - 1)
     lrs = (cosine_schedule(rec.lr, rec.min_lr, total, warmup_iters=warm) if rec.schedule == "cosine"
            else np.full(total, rec.lr))
     mix = modality == "video" and not multilabel and (rec.mixup > 0 or rec.cutmix > 0)
-    curve, step = [], 0
+    metric_fn = mean_average_precision if multilabel else top1
+    curve, step, best = [], 0, {"val": -float("inf"), "epoch": 0, "state": None}
     for epoch in progress(range(1, rec.epochs + 1), desc=desc or f"finetune {Path(run_dir).name}"):
         clf.train()
-        perm = split["train"][torch.randperm(len(split["train"]), generator=g).numpy()]
+        perm = split["train"][torch.randperm(len(split["train"]), generator=g_host).numpy()]
         losses = []
         for i in range(0, len(perm), rec.batch_size):
             x, b = _inputs(ev, data, perm[i:i + rec.batch_size], modality, 1, True, g, device)
@@ -151,9 +161,10 @@ def finetune(run_dir: str | Path, task: dict, recipe: FinetuneRecipe | dict, *, 
             else:
                 target = smooth_one_hot(y, n_classes, rec.label_smoothing)
             if mix:
-                x, target, _ = mixup_cutmix(x, target, mixup_alpha=rec.mixup, cutmix_alpha=rec.cutmix, generator=g)
+                x, target, _ = mixup_cutmix(x, target, mixup_alpha=rec.mixup, cutmix_alpha=rec.cutmix, generator=g_host)
             if modality == "audio" and rec.n_masks > 0:
-                x = spec_augment(x, freq_mask=rec.freq_mask, time_mask=rec.time_mask, n_masks=rec.n_masks, generator=g)
+                x = spec_augment(x, freq_mask=rec.freq_mask, time_mask=rec.time_mask, n_masks=rec.n_masks,
+                                 generator=g_host)
             for grp in opt.param_groups:
                 grp["lr"] = lrs[step] * grp["lr_scale"]
             logits = clf(x).float()
@@ -166,8 +177,17 @@ def finetune(run_dir: str | Path, task: dict, recipe: FinetuneRecipe | dict, *, 
             opt.step()
             losses.append(float(loss.detach()))
             step += 1
-        curve.append({"epoch": epoch, "loss": float(np.mean(losses)), "lr": float(lrs[step - 1])})
-    metric_fn = mean_average_precision if multilabel else top1
+        entry = {"epoch": epoch, "loss": float(np.mean(losses)), "lr": float(lrs[step - 1])}
+        if rec.select_on_val:
+            p, ids = predict(clf, ev, data, split["val"], modality=modality, n_clips=rec.test_clips,
+                             multilabel=multilabel, batch_size=rec.batch_size, device=device)
+            entry["val"] = float(metric_fn(p, labels[ids]))
+            if entry["val"] > best["val"]:
+                best = {"val": entry["val"], "epoch": epoch,
+                        "state": {k: v.detach().clone() for k, v in clf.state_dict().items()}}
+        curve.append(entry)
+    if rec.select_on_val and best["state"] is not None:
+        clf.load_state_dict(best["state"])
     res = {}
     for s in ("val", "test"):
         p, ids = predict(clf, ev, data, split[s], modality=modality, n_clips=rec.test_clips, multilabel=multilabel,
@@ -178,4 +198,5 @@ def finetune(run_dir: str | Path, task: dict, recipe: FinetuneRecipe | dict, *, 
     return {"run": Path(run_dir).name, "dataset": task["dataset"], "modality": modality, "encoder": encoder,
             "seed": seed, "protocol": "finetune", "metric": "mAP" if multilabel else "top1", "val": res["val"],
             "test": res["test"], "n_classes": n_classes, "epochs": rec.epochs, "curve": curve,
+            "selected_epoch": best["epoch"] if rec.select_on_val else rec.epochs,
             "recipe": to_dict(rec), "wall_s": round(time.time() - t0, 2)}

@@ -21,9 +21,10 @@ from avlib.profiles import active_profile_name
 from avlib.report.experiments import Result, _claims_block, _collect, _finish_bar_table, _overall, _stage_times
 from avlib.report.figures import save_figure
 from avlib.report.provenance import write_provenance
-from avlib.report.tables import diff_spread, fmt_ms, markdown_table, mean_std, verdict, write_outputs
+from avlib.report.tables import (diff_spread, fmt_ms, markdown_table, mean_std, paired_diff_spread, verdict,
+                                 write_outputs)
 
-CLAIM_KEYS = {"better", "worse", "tasks", "text"}
+CLAIM_KEYS = {"better", "worse", "tasks", "text", "paired"}
 ROW_KEYS = {"label", "runs", "x", "x_from", "x_key", "series"}
 
 
@@ -100,8 +101,9 @@ def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement:
         rows: ``{row_key: {label, runs: [<eval names>], x (optional, for line figures)}}``; the row keys
             match the ``row`` column of the reference CSV (paper numbers) where the paper has the row.
         tasks: our task -> the paper's dataset name (column order).
-        claims: ``[{better, worse, tasks (default: all), text}]``; ``text`` may use ``{dataset}``. Each
-            claim is judged per task on the difference of seed means (spread: its standard error).
+        claims: ``[{better, worse, tasks (default: all), text, paired}]``; ``text`` may use ``{dataset}``.
+            Each claim is judged per task on the difference of seed means (spread: its standard error), or
+            with ``paired: true`` on the per-seed differences (two encoders of the same runs).
         figure: ``None`` (bars per task and row) or ``{kind: line, xlabel: ...}`` (rows need ``x``).
     Writes ``table.md``, ``table.csv``, ``metrics.json`` (with the claims), ``fig.png``, ``fig_data.csv`` and
     ``provenance.json`` to ``out_dir`` (default ``results/<artifact_id>``).
@@ -111,7 +113,9 @@ def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement:
     ev_dir, rn_dir = resolve(evals_dir, root), resolve(runs_dir, root)
     out = resolve(out_dir or f"results/{artifact_id}", root)
     ref_path = resolve(reference or f"params/reference/{artifact_id}.csv", root)
-    ref = pd.read_csv(ref_path) if ref_path.is_file() else pd.DataFrame(columns=["row", "task", "paper_value"])
+    if not ref_path.is_file():
+        raise FileNotFoundError(f"{artifact_id}: missing reference {ref_path} (header only when the paper gives no numbers)")
+    ref = pd.read_csv(ref_path)
     profile = active_profile_name(root)
     tidy = _collect({k: r["runs"] for k, r in rows.items()}, tasks, ev_dir)
 
@@ -120,7 +124,7 @@ def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement:
 
     chance = {t: float(tidy[tidy.task == t]["chance"].mean()) for t in tasks}
     xs = {key: _x_value(row, rn_dir) for key, row in rows.items()}
-    header = ["Setting"] + [f"{tasks[t]} (paper)" for t in tasks] + [f"{tasks[t]} (ours)" for t in tasks]
+    header = ["Setting", "encoder"] + [f"{tasks[t]} (paper)" for t in tasks] + [f"{tasks[t]} (ours)" for t in tasks]
     md_rows, metrics, plot = [], {}, []
     for key, row in rows.items():
         paper_cells, our_cells = [], []
@@ -133,13 +137,19 @@ def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement:
             plot.append({"task": tasks[t], "method": row.get("label", key), "row": key, "x": xs[key],
                          "series": row.get("series", ""),
                          "mean": m, "std": s, "paper": pv, "chance": chance[t]})
-        md_rows.append([row.get("label", key)] + paper_cells + our_cells)
-    md_rows.append(["chance level"] + ["" for _ in tasks] + [f"{chance[t]:.1f}" for t in tasks])
+        enc = sorted(tidy[tidy.row == key]["encoder"].unique())
+        md_rows.append([row.get("label", key), "/".join(enc)] + paper_cells + our_cells)
+    quoted = [r for r in dict.fromkeys(ref["row"]) if r not in rows]  # paper columns not run here
+    for r in quoted:
+        cells = [f"{_paper_value(ref, r, t):.1f}" if np.isfinite(_paper_value(ref, r, t)) else "—" for t in tasks]
+        md_rows.append([f"{r} (paper only, not run)", ""] + cells + ["" for _ in tasks])
+    md_rows.append(["chance level", ""] + ["" for _ in tasks] + [f"{chance[t]:.1f}" for t in tasks])
 
     judged = []
     for c in claims:
         for t in c.get("tasks", list(tasks)):
-            d, sp = diff_spread(vals(c["better"], t), vals(c["worse"], t))
+            pair = paired_diff_spread if c.get("paired") else diff_spread
+            d, sp = pair(vals(c["better"], t), vals(c["worse"], t))
             text = c.get("text", "{better} beats {worse} on {dataset}").format(
                 dataset=tasks[t], better=rows[c["better"]].get("label", c["better"]),
                 worse=rows[c["worse"]].get("label", c["worse"]))
@@ -150,8 +160,10 @@ def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement:
     stage_times = _stage_times(all_runs, ev_dir, rn_dir)
     md = [f"# {title} (profile `{profile}`)", "", caption.strip(), "",
           f"*(paper)* columns quote the paper (— where it has no such row or column); *(ours)* columns are "
-          f"measured here, linear evaluation of the teachers, mean ± std over seeds {seeds}; the last row is "
-          f"the chance level.", "", markdown_table(header, md_rows), ""]
+          f"measured here, linear evaluation of the encoder named in the second column, mean ± std over seeds "
+          f"{seeds}; the last row is the chance level. Claims use the difference of seed means (spread: its "
+          f"standard error; the paired per-seed difference where a claim compares two encoders of the same runs).",
+          "", markdown_table(header, md_rows), ""]
     if judged:
         md += _claims_block(statement, overall, counts, judged)
     md += ["", "Stage wall times (s): " + ", ".join(

@@ -87,13 +87,14 @@ def reconstruction_figure(ex: dict, curves: pd.DataFrame, title: str = ""):
         ax.remove()
     axc = fig.add_subplot(gs[:, -1])
     for m, d in curves.groupby("modality", sort=False):
-        g = d.groupby("mask_ratio").masked_error.agg(["mean", "std"]).reset_index()
+        g = d.groupby("mask_ratio").agg(mean=("masked_error", "mean"), std=("masked_error", "std"),
+                                        base=("zero_baseline", "mean")).reset_index()
         axc.errorbar(g.mask_ratio * 100, g["mean"], yerr=g["std"].fillna(0), marker="o", capsize=3,
                      color=COLOURS[m], label=m)
-    axc.axhline(1.0, color="k", ls=":", lw=0.8, label="patch-mean baseline")
+        axc.plot(g.mask_ratio * 100, g.base, ls=":", color=COLOURS[m], label=f"{m}: all-zero baseline")
     axc.set_xlabel("mask ratio %", fontsize=8)
     axc.set_ylabel("masked-patch error", fontsize=8)
-    axc.legend(fontsize=7)
+    axc.legend(fontsize=6, loc="lower left")
     axc.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -52,11 +52,12 @@ def run_sota_table(*, artifact_id: str, title: str, caption: str, statement: str
 
     Args:
         tasks: our task -> the paper's dataset column.
-        ours: ``{key: {label, linear: [eval names], finetune: [run names], finetune_tasks (optional)}}``;
-            fine-tuning results are read from ``<finetunes_dir>/<run>_<task>.json``.
+        ours: ``{key: {label, linear: [eval names], finetune: [run names], finetune_tasks, paper_row
+            (optional)}}``; fine-tuning results are read from ``<finetunes_dir>/<run>_<task>.json``;
+            ``paper_row`` (default ``paper_xkd_row``) is the reference row drawn beside this row in the figure.
         claims: ``{kind: ft_over_linear, row}`` (fine-tuning beats linear evaluation of ``row``, per task)
             or ``{better, worse, protocol}`` (row vs row), each with an optional ``text``.
-        paper_xkd_row: the reference row whose numbers are drawn beside ours in the figure.
+        paper_xkd_row: the reference row drawn beside our rows in the figure unless a row names its own.
         linear_tasks: our task -> the evaluation task that holds its linear number (Table 8: ks -> ks_av).
     """
     t0 = time.time()
@@ -90,7 +91,8 @@ def run_sota_table(*, artifact_id: str, title: str, caption: str, statement: str
             cells.append(fmt_ms(m, s, n) if n else "—")
             if n:
                 metrics[f"{key}/{proto}/{t}/mean"], metrics[f"{key}/{proto}/{t}/std"] = m, s
-                pv = ref[(ref.row == paper_xkd_row) & (ref.task == t) & (ref.column == p)]["paper_value"]
+                prow = spec.get("paper_row", paper_xkd_row)
+                pv = ref[(ref.row == prow) & (ref.task == t) & (ref.column == p)]["paper_value"]
                 ch = tidy[(tidy.task == t) & tidy.chance.notna()]["chance"]
                 plot.append({"task": tasks[t], "method": f"{spec.get('label', key)} {p}", "mean": m, "std": s,
                              "paper": float(pv.iloc[0]) if len(pv) else float("nan"),

@@ -45,11 +45,14 @@ def verdict(diff: float, spread: float) -> str:
 
 
 def diff_spread(a: list[float], b: list[float]) -> tuple[float, float]:
-    """Mean difference a - b and its standard error from the seed spreads (sqrt(sa²/na + sb²/nb))."""
+    """Mean difference a - b and its standard error from the seed spreads (sqrt(sa²/na + sb²/nb)); the
+    spread is NaN (so the verdict is 'cannot resolve') unless both sides have at least two seeds."""
     ma, sa, na = mean_std(a)
     mb, sb, nb = mean_std(b)
     if na == 0 or nb == 0:
         return float("nan"), float("nan")
+    if na < 2 or nb < 2:
+        return ma - mb, float("nan")
     return ma - mb, math.sqrt((sa ** 2) / na + (sb ** 2) / nb)
 
 

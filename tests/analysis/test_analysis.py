@@ -86,8 +86,13 @@ def test_reconstruct_keeps_visible_patches_and_reports_the_training_loss(model_a
     assert not torch.isnan(fwd(torch.from_numpy(r["masked"]), patch)[~mask]).any()
     assert mask.float().mean().item() == pytest.approx(0.75, abs=0.1)
     assert r["error"] == pytest.approx(reconstruct(model, modality, x, 0.75, seed=3)["error"])  # seeded
-    curve = masked_error_curve(model, modality, x, [0.5, 0.75], seeds=(3,))
-    assert curve[1] == pytest.approx(r["error"])
+    curve, base = masked_error_curve(model, modality, x, [0.5, 0.75], seeds=(3,))
+    assert curve[1] == pytest.approx(r["error"]) and base[1] == pytest.approx(r["baseline"])
+    # the baseline is the training loss of an all-zero prediction: NumPy re-derivation on the masked patches
+    t = inp.double().numpy()
+    tn = (t - t.mean(-1, keepdims=True)) / np.sqrt(t.var(-1, ddof=1, keepdims=True) + 1e-6)
+    m = mask.numpy()
+    assert r["baseline"] == pytest.approx(float((tn ** 2).mean(-1)[m].mean()), rel=1e-4)
     with pytest.raises(ValueError, match="mask_ratio"):
         reconstruct(model, modality, x, 1.0)
 

@@ -28,7 +28,8 @@ def test_layer_ids_and_decayed_learning_rates_match_the_closed_form():
         assert g["lr_scale"] == pytest.approx(0.5 ** (4 - g["layer_id"]))
         for name, p in zip(g["names"], g["params"]):
             assert g["layer_id"] == layer_id(name, 3)
-            assert g["weight_decay"] == (0.0 if p.ndim <= 1 or name.endswith(".bias") else 0.05)
+            no_decay = p.ndim <= 1 or name.endswith(".bias") or "pos_embed" in name or "cls_token" in name
+            assert g["weight_decay"] == (0.0 if no_decay else 0.05)
             seen.add(name)
     assert seen == {n for n, _ in clf.named_parameters()}  # every parameter exactly once
     with pytest.raises(ValueError, match="layer_decay"):
@@ -143,3 +144,28 @@ def test_av_fusion_concatenates_both_modalities(labelled_run):
     assert again["tasks"]["av"]["test"] == t["av"]["test"]  # deterministic
     with pytest.raises(ValueError, match="modality must be"):
         evaluate_run(run, {"x": {**base, "modality": "text"}}, svm_cs=[0.1])
+
+
+def test_select_on_val_reports_the_best_validation_epoch(labelled_run):
+    from avlib.finetune import finetune
+
+    run, cache = labelled_run
+    r = finetune(run, {"dataset": str(cache), "modality": "audio"},
+                 {"epochs": 3, "batch_size": 8, "lr": 1e-3, "warmup_epochs": 0, "layer_decay": 1.0, "dropout": 0.0,
+                  "label_smoothing": 0.0, "mixup": 0.0, "cutmix": 0.0, "test_clips": 2, "select_on_val": True})
+    vals = [c["val"] for c in r["curve"]]
+    assert r["selected_epoch"] == 1 + int(np.argmax(vals)) and r["val"] == pytest.approx(max(vals))
+
+
+def test_spec_augment_clamps_masks_wider_than_the_axis():
+    spec = torch.ones(3, 1, 4, 6)
+    out = spec_augment(spec, freq_mask=50, time_mask=0, n_masks=1, generator=torch.Generator().manual_seed(0))
+    assert ((out[:, 0] == 0).all(2).sum(1) <= 4).all()
+
+
+def test_positional_embeddings_and_cls_token_are_not_weight_decayed():
+    groups = layer_decay_groups(_classifier(), 2, weight_decay=0.05, layer_decay=0.75)
+    for g in groups:
+        for name in g["names"]:
+            if "pos_embed" in name or "cls_token" in name:
+                assert g["weight_decay"] == 0.0, name

@@ -141,9 +141,9 @@ def test_teacher_mmd_term_log_or_add_gives_identical_gradients():
     assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(grads["log"], grads["add"]))
 
 
-def test_da_pairs_within_cross_both_match_eq13_s1_s2():
+def test_da_pairs_within_cross_both_match_eq9_s1_s2():
     """Supp. Table S13: the cross term is MMD(t_a, s_v) + MMD(t_v, s_a) on the same projector outputs;
-    'both' adds it to Eq. 13's within-modality term (code reduction: each sum halved)."""
+    'both' adds it to Eq. 9's within-modality term (code reduction: each sum halved)."""
     from avlib.losses import mmd
 
     out = {}
