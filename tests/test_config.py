@@ -64,3 +64,18 @@ def test_ablation_schedule_and_relative_scale_from_the_profile(tmp_path):
             load_pretrain_config(run, profile="tiny", root=ROOT)
     with pytest.raises(ConfigError, match="unknown schedule"):
         load_pretrain_config(ROOT / "params/pretrain/xkd.yaml", profile="tiny", root=ROOT, schedule="long")
+
+
+@pytest.mark.parametrize("profile", ["smoke", "tiny", "paper"])
+def test_every_pretraining_config_builds_its_views_at_every_profile(profile):
+    """A run file valid at one profile must be valid at all (e.g. 4x local views must fit the global clip)."""
+    from pathlib import Path
+
+    from avlib.data.views import GlobalLocalViews
+    from avlib.methods import logmel_from_config, views_config
+
+    root = Path(__file__).resolve().parents[1]
+    for f in sorted((root / "params/pretrain").glob("*.yaml")):
+        for schedule in ("main", "ablation"):
+            cfg = load_pretrain_config(f, profile=profile, root=root, schedule=schedule)
+            GlobalLocalViews(views_config(cfg), logmel_from_config(cfg))
