@@ -45,21 +45,33 @@ def bar_compare(df: pd.DataFrame, title: str = ""):
 
 
 def claims_forest(df: pd.DataFrame, title: str = ""):
-    """One row per claim: measured difference (dot) ± spread (bar), coloured by verdict, zero line."""
+    """One row per artifact. Left: how many of its claims the measurement supports / contradicts / cannot
+    resolve. Right: each claim's standardised difference (measured difference / its spread over seeds,
+    clipped to ±6; claims without a spread at 0), coloured by verdict; |z| > 1 is where verdicts are given.
+    Units differ between claims (points, nats, loss), so only the standardised scale is comparable."""
     colours = {"supports": "tab:green", "contradicts": "tab:red", "cannot resolve": "tab:gray"}
-    n = len(df)
-    fig, ax = plt.subplots(figsize=(8, 0.32 * n + 1.4))
-    y = np.arange(n)[::-1]
-    for yi, (_, r) in zip(y, df.iterrows()):
-        c = colours.get(r["verdict"], "k")
-        ax.errorbar(r["diff"], yi, xerr=r["spread"] if np.isfinite(r["spread"]) else 0, fmt="o", color=c, capsize=3)
-    ax.axvline(0, color="k", linewidth=0.8)
-    ax.set_yticks(y, [f"{r['artifact'].split('_', 2)[1]}: {r['claim']}" for _, r in df.iterrows()], fontsize=7)
-    ax.set_xlabel("measured difference (points), ± spread over seeds")
+    arts = list(dict.fromkeys(df["artifact"]))
+    n = len(arts)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 0.3 * n + 1.6), sharey=True,
+                                 gridspec_kw={"width_ratios": [1, 1.4]})
+    y = {a: i for i, a in enumerate(arts[::-1])}
+    left = np.zeros(n)
     for v, c in colours.items():
-        ax.scatter([], [], color=c, label=v)
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False)
-    ax.set_title(title, fontsize=10, pad=22)
-    ax.grid(axis="x", alpha=0.3)
+        counts = np.array([((df.artifact == a) & (df.verdict == v)).sum() for a in arts[::-1]], float)
+        a1.barh(np.arange(n), counts, left=left, color=c, label=v)
+        left += counts
+    a1.set_yticks(np.arange(n), [a.replace("xkd_", "") for a in arts[::-1]], fontsize=8)
+    a1.set_xlabel("claims")
+    a1.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.06 - 1.0 / max(n, 1)), ncol=3, frameon=False)
+    z = (df["diff"] / df["spread"]).where(np.isfinite(df["spread"]) & (df["spread"] > 0), 0.0).clip(-6, 6)
+    jitter = np.random.default_rng(0).uniform(-0.25, 0.25, len(df))
+    a2.scatter(z, [y[a] for a in df.artifact] + jitter, c=[colours.get(v, "k") for v in df.verdict], s=14)
+    for x in (-1, 1):
+        a2.axvline(x, color="k", lw=0.6, ls=":")
+    a2.axvline(0, color="k", lw=0.8)
+    a2.set_xlim(-6.5, 6.5)
+    a2.set_xlabel("measured difference / spread over seeds (clipped at ±6)")
+    a2.grid(axis="x", alpha=0.3)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -94,7 +94,8 @@ def run_sota_table(*, artifact_id: str, title: str, caption: str, statement: str
                 prow = spec.get("paper_row", paper_xkd_row)
                 pv = ref[(ref.row == prow) & (ref.task == t) & (ref.column == p)]["paper_value"]
                 ch = tidy[(tidy.task == t) & tidy.chance.notna()]["chance"]
-                plot.append({"task": tasks[t], "method": f"{spec.get('label', key)} {p}", "mean": m, "std": s,
+                plot.append({"task": tasks[t], "method": f"{spec.get('label', key).replace(' (ours)', '')} {p}",
+                             "mean": m, "std": s,
                              "paper": float(pv.iloc[0]) if len(pv) else float("nan"),
                              "chance": float(ch.mean()) if len(ch) else float("nan")})
         md_rows.append([f"**{spec.get('label', key)}**", "avsynth (pretrain role)", f"measured (profile {profile})"]
