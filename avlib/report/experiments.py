@@ -47,10 +47,12 @@ def _stage_times(runs: list[str], evals_dir: Path, runs_dir: Path) -> dict:
 
 
 def _overall(claims: list) -> tuple[str, dict]:
-    """Overall verdict of a table's claims ('supported' / 'contradicted' only when all agree) and counts."""
+    """Overall verdict of a table's claims ('supported' / 'contradicted' / 'not resolved' only when all
+    agree, else 'mixed') and the counts."""
     counts = pd.Series([c["verdict"] for c in claims]).value_counts().to_dict()
     overall = ("supported" if counts.get("supports", 0) == len(claims) else
-               "contradicted" if counts.get("contradicts", 0) == len(claims) else "mixed")
+               "contradicted" if counts.get("contradicts", 0) == len(claims) else
+               "not resolved" if counts.get("cannot resolve", 0) == len(claims) else "mixed")
     return overall, counts
 
 
