@@ -18,11 +18,9 @@ import pandas as pd
 
 from avlib.paths import resolve
 from avlib.profiles import active_profile_name
-from avlib.report.experiments import Result, _claims_block, _collect, _finish_bar_table, _overall, _stage_times
-from avlib.report.figures import save_figure
-from avlib.report.provenance import write_provenance
-from avlib.report.tables import (diff_spread, fmt_ms, markdown_table, mean_std, paired_diff_spread, verdict,
-                                 write_outputs)
+from avlib.report.experiments import (Result, _claims_block, _collect, _finish_artifact, _finish_bar_table, _overall,
+                                     _stage_times)
+from avlib.report.tables import diff_spread, fmt_ms, markdown_table, mean_std, paired_diff_spread, verdict
 
 CLAIM_KEYS = {"better", "worse", "tasks", "text", "paired"}
 ROW_KEYS = {"label", "runs", "x", "x_from", "x_key", "series"}
@@ -171,17 +169,13 @@ def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement:
     extra = {"artifact": artifact_id, "rows": rows, "stage_times_s": stage_times}
     fig_title = f"{title} (profile {profile})"
     if not figure or figure.get("kind", "bars") == "bars":
-        return _finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=judged, overall=overall,
-                                 plot=plot, title=fig_title, profile=profile, started=t0, root=root, extra=extra)
+        return _finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=judged, plot=plot, title=fig_title,
+                                 profile=profile, started=t0, root=root, extra=extra)
     if figure.get("kind") != "line":
         raise ValueError(f"{artifact_id}: figure.kind must be 'bars' or 'line', got {figure.get('kind')!r}")
     missing = [k for k, r in rows.items() if not np.isfinite(xs[k])]
     if missing:
         raise ValueError(f"{artifact_id}: a line figure needs an 'x' or 'x_from' in rows {missing}")
-    metrics["claim/overall"], metrics["claims"] = overall, judged
-    write_outputs(out, tidy=tidy, markdown="\n".join(md), metrics=metrics)
-    fig = line_figure(pd.DataFrame(plot), xlabel=figure.get("xlabel", "setting"), title=fig_title)
-    save_figure(fig, Path(out) / "fig.png")
-    pd.DataFrame(plot).to_csv(Path(out) / "fig_data.csv", index=False)
-    write_provenance(out, profile=profile, started=t0, root=root, extra=extra)
-    return Result(tidy=tidy, markdown="\n".join(md), metrics=metrics, figure=fig, claims=judged)
+    return _finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=judged,
+                            fig=line_figure(pd.DataFrame(plot), xlabel=figure.get("xlabel", "setting"), title=fig_title),
+                            fig_data=pd.DataFrame(plot), profile=profile, started=t0, root=root, extra=extra)

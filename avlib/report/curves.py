@@ -2,25 +2,22 @@
 logged metrics."""
 from __future__ import annotations
 
-import json
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from avlib.analysis.curves import collapse_step, read_metrics, tail_mean
+from avlib.analysis.curves import collapse_step, min_teacher_kl, read_metrics, tail_mean
 from avlib.paths import resolve
 from avlib.profiles import active_profile_name
-from avlib.report.experiments import Result, _claims_block, _overall
-from avlib.report.figures import save_figure
-from avlib.report.provenance import write_provenance
-from avlib.report.tables import diff_spread, markdown_table, verdict, write_outputs
+from avlib.report.experiments import Result, _claims_block, _finish_artifact, _overall
+from avlib.report.tables import diff_spread, markdown_table, verdict
 
 SIGNALS = {"kl": ("min teacher KL (nats)", "min_teacher_kl"), "kd": ("L_kd", "loss_kd")}
 
 
-def out_dim(df: pd.DataFrame, run: str, rn_dir) -> int:
+def out_dim(run: str, rn_dir) -> int:
     """The projector output dimension K of a run (from its checkpointed config)."""
     from avlib import checkpoint
 
@@ -28,15 +25,13 @@ def out_dim(df: pd.DataFrame, run: str, rn_dir) -> int:
     return int(state["config"]["model"]["projector"]["out_dim"])
 
 
-def _load_runs(runs: list, rn_dir) -> list[tuple[str, dict, pd.DataFrame]]:
+def _load_runs(runs: list, rn_dir) -> list[tuple[str, pd.DataFrame]]:
+    """``(run, metrics)`` per run, with a ``min_teacher_kl`` column (the detector's signal)."""
     out = []
     for run in runs:
         df = read_metrics(rn_dir / run)
-        cols = [c for c in df.columns if c.startswith("teacher_kl_")]
-        df["min_teacher_kl"] = df[cols].min(axis=1) if cols else np.nan
-        summ = rn_dir / run / "summary.json"
-        cfg = json.loads(summ.read_text()) if summ.is_file() else {}
-        out.append((run, cfg, df))
+        df["min_teacher_kl"] = min_teacher_kl(df)
+        out.append((run, df))
     return out
 
 
@@ -57,7 +52,7 @@ def run_xkd_figS03_collapse(*, configs: dict, default: str, kl_min: float = 1e-4
     loaded = {k: _load_runs(c["runs"], rn_dir) for k, c in configs.items()}
     rows = []
     for key, runs in loaded.items():
-        for run, _, df in runs:
+        for run, df in runs:
             rows.append({"config": key, "label": configs[key].get("label", key), "run": run,
                          "final_min_teacher_kl": tail_mean(df, "min_teacher_kl"), "final_loss_kd": tail_mean(df, "loss_kd"),
                          "final_loss_ae": tail_mean(df, "loss_ae"), "collapse_step": collapse_step(df, kl_min, patience),
@@ -87,7 +82,7 @@ def run_xkd_figS03_collapse(*, configs: dict, default: str, kl_min: float = 1e-4
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     curves = []
     for i, (key, runs) in enumerate(loaded.items()):
-        for j, (run, _, df) in enumerate(runs):
+        for j, (run, df) in enumerate(runs):
             for ax, (name, col) in zip(axes, [SIGNALS["kl"], SIGNALS["kd"]]):
                 if col in df and df[col].notna().any():
                     ax.plot(df.step, df[col], color=colours[i % len(colours)], alpha=0.85, lw=1.2,
@@ -107,13 +102,10 @@ def run_xkd_figS03_collapse(*, configs: dict, default: str, kl_min: float = 1e-4
     fig.suptitle(f"XKD Fig. S3 (profile {profile}): collapse signals (solid: seed 0, dashed: seed 1; dotted "
                  "verticals: detector)", fontsize=10)
     fig.tight_layout()
-    metrics = {"claim/overall": overall, "claims": claims,
-               **{f"{r.config}/{r.run}/final_min_teacher_kl": r.final_min_teacher_kl for r in tidy.itertuples()}}
-    write_outputs(out, tidy=tidy, markdown="\n".join(md), metrics=metrics)
-    save_figure(fig, out / "fig.png")
-    pd.concat(curves, ignore_index=True).to_csv(out / "fig_data.csv", index=False)
-    write_provenance(out, profile=profile, started=t0, root=root, extra={"artifact": artifact_id, "configs": configs})
-    return Result(tidy=tidy, markdown="\n".join(md), metrics=metrics, figure=fig, claims=claims)
+    metrics = {f"{r.config}/{r.run}/final_min_teacher_kl": r.final_min_teacher_kl for r in tidy.itertuples()}
+    return _finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=claims, fig=fig,
+                            fig_data=pd.concat(curves, ignore_index=True), profile=profile, started=t0, root=root,
+                            extra={"artifact": artifact_id, "configs": configs})
 
 
 def run_xkd_figS04_training_curves(*, runs: list, kl_min: float = 1e-4, patience: int = 10, runs_dir: str = "runs",
@@ -130,7 +122,7 @@ def run_xkd_figS04_training_curves(*, runs: list, kl_min: float = 1e-4, patience
               ("teacher_entropy_video", "video teacher entropy")]
     fig, axes = plt.subplots(2, 4, figsize=(14, 5.6))
     rows, falls, stable = [], [], []
-    for run, _, df in loaded:
+    for run, df in loaded:
         for ax, (col, name) in zip(axes.ravel(), panels):
             if col in df:
                 ax.plot(df.step, df[col], lw=1.0, label=run)
@@ -143,7 +135,7 @@ def run_xkd_figS04_training_curves(*, runs: list, kl_min: float = 1e-4, patience
         rows.append({"run": run, "steps": int(df.step.max()), "loss_ae_start": start, "loss_ae_end": end,
                      "final_loss_kd": tail_mean(df, "loss_kd"), "final_min_teacher_kl": tail_mean(df, "min_teacher_kl"),
                      "final_entropy_ratio": max(tail_mean(df, "teacher_entropy_video"),
-                                                tail_mean(df, "teacher_entropy_audio")) / np.log(out_dim(df, run, rn_dir)),
+                                                tail_mean(df, "teacher_entropy_audio")) / np.log(out_dim(run, rn_dir)),
                      "collapse_step": cs})
     for ax in axes.ravel():
         ax.grid(alpha=0.3)
@@ -171,9 +163,6 @@ def run_xkd_figS04_training_curves(*, runs: list, kl_min: float = 1e-4, patience
           "distillation targets carry little information even though the detector (which looks for identical "
           "outputs across samples) does not fire.", "",
           *_claims_block("XKD trains stably", *_overall(claims), claims, "measured diff", "spread (SE over seeds)")]
-    metrics = {"claim/overall": _overall(claims)[0], "claims": claims, "collapse_free_runs": int(sum(stable))}
-    write_outputs(out, tidy=tidy, markdown="\n".join(md), metrics=metrics)
-    save_figure(fig, out / "fig.png")
-    pd.concat([df.assign(run=run) for run, _, df in loaded], ignore_index=True).to_csv(out / "fig_data.csv", index=False)
-    write_provenance(out, profile=profile, started=t0, root=root, extra={"artifact": artifact_id, "runs": list(runs)})
-    return Result(tidy=tidy, markdown="\n".join(md), metrics=metrics, figure=fig, claims=claims)
+    return _finish_artifact(out, tidy=tidy, md=md, metrics={"collapse_free_runs": int(sum(stable))}, claims=claims,
+                            fig=fig, fig_data=pd.concat([df.assign(run=run) for run, df in loaded], ignore_index=True),
+                            profile=profile, started=t0, root=root, extra={"artifact": artifact_id, "runs": list(runs)})

@@ -65,17 +65,25 @@ def _claims_block(statement: str, overall: str, counts: dict, claims: list,
                            [[c["claim"], fmt_diff(c["diff"]), fmt_diff(c["spread"], sign=False), c["verdict"]] for c in claims])]
 
 
-def _finish_bar_table(out: Path, *, tidy: pd.DataFrame, md: list, metrics: dict, claims: list, overall: str,
-                      plot: list, title: str, profile: str, started: float, root, extra: dict) -> Result:
-    """Write table.csv/md, metrics.json (with the claims), the bar figure + its data and provenance."""
-    metrics["claim/overall"] = overall
+def _finish_artifact(out: Path, *, tidy: pd.DataFrame, md: list, metrics: dict, claims: list, fig,
+                     fig_data: pd.DataFrame, profile: str, started: float, root, extra: dict) -> Result:
+    """Write an artifact's DESIGN section 6 files: table.csv/md, metrics.json (with the claims and their
+    overall verdict), fig.png + fig_data.csv and provenance.json."""
+    metrics["claim/overall"] = _overall(claims)[0] if claims else "n/a"
     metrics["claims"] = claims
     write_outputs(out, tidy=tidy, markdown="\n".join(md), metrics=metrics)
-    fig = bar_compare(pd.DataFrame(plot), title=title)
-    save_figure(fig, out / "fig.png")
-    pd.DataFrame(plot).to_csv(out / "fig_data.csv", index=False)
+    save_figure(fig, Path(out) / "fig.png")
+    fig_data.to_csv(Path(out) / "fig_data.csv", index=False)
     write_provenance(out, profile=profile, started=started, root=root, extra=extra)
     return Result(tidy=tidy, markdown="\n".join(md), metrics=metrics, figure=fig, claims=claims)
+
+
+def _finish_bar_table(out: Path, *, tidy: pd.DataFrame, md: list, metrics: dict, claims: list, plot: list,
+                      title: str, profile: str, started: float, root, extra: dict) -> Result:
+    """:func:`_finish_artifact` with the grouped-bar figure of ``plot`` (measured vs paper per task)."""
+    data = pd.DataFrame(plot)
+    return _finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=claims, fig=bar_compare(data, title=title),
+                            fig_data=data, profile=profile, started=started, root=root, extra=extra)
 
 
 def run_xkd_tab01_kd_effect(*, runs: dict, tasks: dict, video_tasks: list, evals_dir: str = "evals",
@@ -155,7 +163,7 @@ def run_xkd_tab01_kd_effect(*, runs: dict, tasks: dict, video_tasks: list, evals
                                             f"{tidy[tidy.task == t].metric.iloc[0]})" for t in tasks if (tidy.task == t).any()),
            "", "Stage wall times (s): " + ", ".join(
                f"{r}: pretrain {v['pretrain_s']}, eval {v['eval_s']}" for r, v in stage_times.items())]
-    return _finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=claims, overall=overall, plot=plot,
+    return _finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=claims, plot=plot,
                              title=f"XKD Table 1 (profile {profile}): measured vs paper", profile=profile,
                              started=t0, root=root,
                              extra={"artifact": artifact_id, "runs": runs, "stage_times_s": stage_times})
@@ -217,7 +225,7 @@ def run_xkd_tab05_teacher_student(*, teacher_evals: list, student_evals: list, t
                           "chance"], md_rows), "",
           *_claims_block("teachers are slightly stronger than students", overall, counts, claims,
                          "measured diff (teacher - student)", "spread (SE of paired diffs)")]
-    return _finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=claims, overall=overall, plot=plot,
+    return _finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=claims, plot=plot,
                              title=f"XKD Table 5 (profile {profile}): student vs teacher", profile=profile,
                              started=t0, root=root, extra={"artifact": artifact_id, "teacher_evals": teacher_evals,
                                                            "student_evals": student_evals})
@@ -348,6 +356,6 @@ def run_xkd_tab02_domain_alignment(*, runs: dict, tasks: dict, evals_dir: str = 
           markdown_table(["Loss"] + [tasks[t] for t in tasks], gains), "",
           *_claims_block("L_da and L_kd are complementary: together they beat each alone and the baseline",
                          overall, counts, claims)]
-    return _finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=claims, overall=overall, plot=plot,
+    return _finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=claims, plot=plot,
                              title=f"XKD Table 2 (profile {profile}): domain alignment", profile=profile,
                              started=t0, root=root, extra={"artifact": artifact_id, "runs": runs})

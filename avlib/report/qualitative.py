@@ -14,11 +14,9 @@ import pandas as pd
 
 from avlib.paths import resolve
 from avlib.profiles import active_profile_name
-from avlib.report.experiments import Result, _claims_block, _overall
-from avlib.report.figures import save_figure
+from avlib.report.experiments import Result, _claims_block, _finish_artifact, _overall
 from avlib.report.figures_models import attention_figure, distributions_figure, reconstruction_figure
-from avlib.report.provenance import write_provenance
-from avlib.report.tables import markdown_table, paired_diff_spread, verdict, write_outputs
+from avlib.report.tables import markdown_table, paired_diff_spread, verdict
 
 
 def _load(runs_dir: Path, run: str):
@@ -28,16 +26,6 @@ def _load(runs_dir: Path, run: str):
     if not (path / "final.pt").is_file():
         raise FileNotFoundError(f"missing {path}/final.pt: run its pretrain stage first (`dvc repro`)")
     return load_pretrained(path)
-
-
-def _finish(out: Path, *, tidy, md, metrics, claims, fig, fig_data, profile, started, root, extra) -> Result:
-    overall, _ = _overall(claims) if claims else ("n/a", {})
-    metrics["claim/overall"], metrics["claims"] = overall, claims
-    write_outputs(out, tidy=tidy, markdown="\n".join(md), metrics=metrics)
-    save_figure(fig, out / "fig.png")
-    fig_data.to_csv(out / "fig_data.csv", index=False)
-    write_provenance(out, profile=profile, started=started, root=root, extra=extra)
-    return Result(tidy=tidy, markdown="\n".join(md), metrics=metrics, figure=fig, claims=claims)
 
 
 def run_xkd_fig02_distributions(*, runs: list, dataset: str = "cache/k400", split: str = "test", n_clips: int = 128,
@@ -98,7 +86,7 @@ def run_xkd_fig02_distributions(*, runs: list, dataset: str = "cache/k400", spli
     metrics = {f"{r.temperature}/{r.modality}/entropy": r.entropy for r in summary.itertuples()}
     fig = distributions_figure(fig_data, title=f"XKD Fig. 2 (profile {profile}): teacher output distributions, "
                                                 f"tau = {common_tau} for both")
-    return _finish(out, tidy=tidy, md=md, metrics=metrics, claims=claims, fig=fig, fig_data=fig_data,
+    return _finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=claims, fig=fig, fig_data=fig_data,
                    profile=profile, started=t0, root=root,
                    extra={"artifact": artifact_id, "runs": list(runs), "dataset": dataset, "n_clips": n_clips})
 
@@ -159,7 +147,7 @@ def run_xkd_fig05_reconstructions(*, runs: list, dataset: str = "cache/k400", sp
                          "measured diff (baseline - error)", "spread (SE of paired diffs)")]
     metrics = {f"{r.modality}/{r.mask_ratio:.2f}/error": r.mean for r in piv.itertuples()}
     fig = reconstruction_figure(examples, tidy, title=f"XKD reconstructions (profile {profile}, run {examples['run']})")
-    return _finish(out, tidy=tidy, md=md, metrics=metrics, claims=claims, fig=fig, fig_data=tidy,
+    return _finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=claims, fig=fig, fig_data=tidy,
                    profile=profile, started=t0, root=root,
                    extra={"artifact": artifact_id, "runs": list(runs), "dataset": dataset})
 
@@ -217,6 +205,6 @@ def run_xkd_fig03_refine_attention(*, with_refine: list, without_refine: list, d
                          "measured diff (entropy without - with)", "spread (SE of paired diffs)")]
     metrics = {f"{r.modality}/{r.refine}/entropy": r.mean for r in piv.itertuples()}
     fig = attention_figure(examples, title=f"XKD Fig. 3 (profile {profile}): teacher attention, with vs without refine")
-    return _finish(out, tidy=tidy, md=md, metrics=metrics, claims=claims, fig=fig, fig_data=tidy, profile=profile,
+    return _finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=claims, fig=fig, fig_data=tidy, profile=profile,
                    started=t0, root=root, extra={"artifact": artifact_id, "with_refine": list(with_refine),
                                                  "without_refine": list(without_refine), "dataset": dataset})

@@ -125,7 +125,7 @@ def run_sota_table(*, artifact_id: str, title: str, caption: str, statement: str
           markdown_table(header, md_rows), ""]
     if judged:
         md += _claims_block(statement, overall, counts, judged)
-    return _finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=judged, overall=overall, plot=plot,
+    return _finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=judged, plot=plot,
                              title=f"{title} (profile {profile}): ours vs the paper's XKD ({paper_xkd_row})",
                              profile=profile, started=t0, root=root,
                              extra={"artifact": artifact_id, "ours": ours, "paper_xkd_row": paper_xkd_row})
