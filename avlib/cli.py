@@ -4,6 +4,9 @@ Commands
   data generate   write the embedded avsynth datasets (media files + manifests)
   data cache      decode every dataset once into array caches (skips bad files with reasons)
   data preview    PNG of sample frames and spectrograms per class
+  data check      validate a copy of a real dataset against its official lists (non-zero exit if not usable)
+  data prepare    where to get a real dataset, the layout it must have, then data check
+  data manifest   write manifest.csv of a real dataset's present clips (input of data cache)
   pretrain        train one pretraining configuration (works under torchrun)
   evaluate        frozen-feature evaluation of a pretrained run on the profile's downstream tasks
   finetune        end-to-end fine-tuning of a run's encoder on one task (Tables S6/S7 recipes)
@@ -59,6 +62,67 @@ def cmd_data_preview(a) -> int:
     from avlib.data.preview import preview_grid
 
     preview_grid(a.dataset, a.out, n_classes=a.n_classes)
+    return 0
+
+
+def _loader_options(pairs: list[str]) -> dict:
+    """``--option split=2 --option subsets=eval,balanced_train`` -> loader keyword arguments."""
+    out = {}
+    for kv in pairs:
+        if "=" not in kv:
+            raise SystemExit(f"--option {kv!r}: expected KEY=VALUE")
+        k, v = kv.split("=", 1)
+        out[k] = int(v) if v.isdigit() else v.split(",") if "," in v else v
+    return out
+
+
+def cmd_data_check(a) -> int:
+    from avlib import datasets
+
+    opts = _loader_options(a.option)
+    if a.annotations:
+        opts["annotations"] = a.annotations
+    try:
+        report = datasets.check(a.dataset, a.root, decode=a.decode, tolerance=a.tolerance, **opts)
+    except (datasets.AnnotationError, FileNotFoundError, KeyError, ValueError) as e:
+        log.error("data check %s: %s", a.dataset, e)
+        return 2
+    print(report.render(a.show))
+    if a.out:
+        report.table.to_csv(a.out, index=False)
+    return 0 if report.ok else 1
+
+
+def cmd_data_prepare(a) -> int:
+    from avlib import datasets
+
+    try:
+        info = datasets.info(a.dataset)
+    except KeyError as e:
+        log.error("%s", e.args[0])
+        return 2
+    print(f"{info.title} ({info.name})\n  get it from: {info.source}\n  licence:     {info.licence}\n"
+          f"  layout:      {info.layout}\n  annotations: <real-data>/annotations/{info.annotations} "
+          f"(or --annotations DIR)" + (f"\n  note:        {info.notes}" if info.notes else ""))
+    print("Nothing is downloaded by avlib; put the official files in that layout, then:")
+    if not a.root:
+        print(f"  python -m avlib data check {a.dataset} --root DIR")
+        return 0
+    a.decode, a.tolerance, a.show, a.out, a.option = False, None, 10, None, a.option
+    return cmd_data_check(a)
+
+
+def cmd_data_manifest(a) -> int:
+    from avlib import datasets
+
+    opts = _loader_options(a.option)
+    if a.annotations:
+        opts["annotations"] = a.annotations
+    loaded = datasets.load(a.dataset, a.root, **opts)
+    n_absent = int((~loaded.df["present"]).sum())
+    path = datasets.write_manifest(loaded, a.out)
+    log.info("%s: wrote %d present clips to %s (%d listed clips absent under %s; see data check)",
+             a.dataset, len(loaded.df) - n_absent, path, n_absent, a.root)
     return 0
 
 
@@ -146,6 +210,24 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", default="docs/avsynth_preview.png")
     v.add_argument("--n-classes", type=int, default=8)
     v.set_defaults(func=cmd_data_preview)
+    for name, fn, hlp in (("check", cmd_data_check, "validate a real dataset copy (counts, missing, unreadable)"),
+                          ("prepare", cmd_data_prepare, "how to obtain and lay out a real dataset, then check it"),
+                          ("manifest", cmd_data_manifest, "manifest.csv of a real dataset's present clips")):
+        k = d.add_parser(name, help=hlp)
+        k.add_argument("dataset", help="ucf101, hmdb51, kinetics400, kinetics600, kinetics_sound, audioset, "
+                                       "vggsound, esc50, fsd50k, fsdd, crema_d, ave")
+        k.add_argument("--root", required=name != "prepare", help="folder holding the media (official layout)")
+        k.add_argument("--annotations", help="folder of the official list files (default: <real-data>/annotations/...)")
+        k.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                       help="loader option, e.g. split=2 (UCF101/HMDB51) or subsets=eval,balanced_train")
+        if name == "check":
+            k.add_argument("--decode", action="store_true", help="decode every file in full (slow)")
+            k.add_argument("--tolerance", type=float, help="allowed missing+unreadable fraction per split")
+            k.add_argument("--show", type=int, default=10, help="how many missing/unreadable files to list")
+            k.add_argument("--out", help="write the per-split table as CSV")
+        if name == "manifest":
+            k.add_argument("--out", required=True, help="output folder (manifest.csv)")
+        k.set_defaults(func=fn)
 
     t = sub.add_parser("pretrain", help="train one pretraining configuration (torchrun-ready)")
     t.add_argument("--config", required=True, help="params/pretrain/<run>.yaml")
