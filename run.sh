@@ -4,6 +4,7 @@
 #   ./run.sh            # main job: dvc repro at the profile in params/profile.yaml
 #   ./run.sh test       # the test suite (what CI runs)
 #   ./run.sh bench      # pretraining throughput per method (python -m avlib benchmark)
+#   ./run.sh real       # the real-data benchmarks (dvc repro real/dvc.yaml; size in params/real.yaml)
 #   ./run.sh lab        # JupyterLab on notebooks/
 #   ./run.sh <cmd ...>  # any command inside the venv, e.g. ./run.sh dvc repro table@xkd_tab01_kd_effect
 set -euo pipefail
@@ -23,7 +24,7 @@ setup() {
   if [ "$want" != "$have" ]; then
     echo "[avlib] installing pinned packages into $VENV (first time: a few minutes)"
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -c requirements/cpu-lock.txt -e ".[faiss,pipeline,notebooks,dev]"
+    "$VENV/bin/python" -m pip install -q -c requirements/cpu-lock.txt -e ".[faiss,pipeline,notebooks,dev,real]"
     echo "$want" > "$VENV/.avlib-installed"
   fi
   export PATH="$PWD/$VENV/bin:$PATH"
@@ -34,6 +35,7 @@ case "${1:-repro}" in
   repro) shift || true; exec dvc repro "$@" ;;
   test)  shift; exec python -m pytest -p no:cacheprovider "$@" ;;
   bench) shift; exec python -m avlib benchmark "$@" ;;
+  real)  shift; exec dvc repro real/dvc.yaml "$@" ;;
   lab)   shift; exec jupyter lab notebooks/ "$@" ;;
   *)     exec "$@" ;;
 esac

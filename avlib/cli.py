@@ -11,6 +11,7 @@ Commands
   evaluate        frozen-feature evaluation of a pretrained run on the profile's downstream tasks
   finetune        end-to-end fine-tuning of a run's encoder on one task (Tables S6/S7 recipes)
   benchmark       pretraining throughput (clips/s) and peak memory per method
+  real avmnist    real-data benchmark: FSDD x MNIST-5k pairs, L_ae / L_xkd, linear SVM + late fusion
 Every command reads the scale profile selected by params/profile.yaml unless --profile is given.
 """
 from __future__ import annotations
@@ -123,6 +124,20 @@ def cmd_data_manifest(a) -> int:
     path = datasets.write_manifest(loaded, a.out)
     log.info("%s: wrote %d present clips to %s (%d listed clips absent under %s; see data check)",
              a.dataset, len(loaded.df) - n_absent, path, n_absent, a.root)
+    return 0
+
+
+def cmd_real_avmnist(a) -> int:
+    import os
+
+    from avlib.benchmarks.avmnist import run_benchmark
+
+    if a.real_data:
+        os.environ["AVLIB_REAL_DATA"] = a.real_data
+    recs = run_benchmark(a.work, size=a.size, methods=a.methods, profile=a.profile)
+    for r in recs:
+        log.info("%-7s seed %d: %s", r["method"], r["seed"],
+                 ", ".join(f"{k} {v['test']:.1f}" for k, v in r["tasks"].items()))
     return 0
 
 
@@ -260,6 +275,15 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     f.add_argument("--profile")
     f.set_defaults(func=cmd_finetune)
+
+    r = sub.add_parser("real", help="real-data benchmarks").add_subparsers(dest="real_cmd", required=True)
+    ra = r.add_parser("avmnist", help="FSDD x MNIST-5k pairs: pretrain L_ae / L_xkd, linear SVM per modality, late fusion")
+    ra.add_argument("--size", choices=["small", "full"], default="full", help="small: the CI size; full: every pair, 3 seeds")
+    ra.add_argument("--work", default="work/real_avmnist", help="clips, cache, runs and evals (resumable)")
+    ra.add_argument("--methods", nargs="*", default=["ae", "xkd"])
+    ra.add_argument("--real-data", help="the real-data bundle (default $AVLIB_REAL_DATA or ../shared/real-data)")
+    ra.add_argument("--profile", help="model/view sizes (default: the active profile)")
+    ra.set_defaults(func=cmd_real_avmnist)
 
     b = sub.add_parser("benchmark", help="pretraining clips/s and peak memory per method")
     b.add_argument("--profile")

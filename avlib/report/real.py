@@ -1,0 +1,89 @@
+"""Results pages of the real-data benchmarks (``results/real_*``): table, per-seed metrics, figure,
+provenance. The numbers come from the benchmark's evaluation JSONs; nothing here is quoted."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from avlib.paths import resolve  # noqa: E402
+
+from .experiments import Result  # noqa: E402
+from .figures import save_figure  # noqa: E402
+from .provenance import write_provenance  # noqa: E402
+from .tables import fmt_ms, mean_std, write_outputs  # noqa: E402
+
+__all__ = ["run_real_avmnist"]
+
+
+def _grouped_bars(summary: pd.DataFrame, columns: dict, title: str, chance: float | None):
+    rows = list(dict.fromkeys(summary["row"]))
+    fig, ax = plt.subplots(figsize=(1.9 * len(columns) + 3, 3.6))
+    width = 0.8 / len(rows)
+    for i, r in enumerate(rows):
+        sub = summary[summary["row"] == r].set_index("column").reindex(list(columns))
+        xs = [j + (i - (len(rows) - 1) / 2) * width for j in range(len(columns))]
+        ax.bar(xs, sub["mean"], width, yerr=sub["std"].fillna(0), capsize=3, label=r)
+    if chance is not None:
+        ax.axhline(chance, color="red", lw=1.2, label="chance")
+    ax.set_xticks(range(len(columns)), list(columns.values()))
+    ax.set_ylabel("test top-1 %")
+    ax.set_ylim(0, 100)
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, ncol=len(rows) + 1, loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=True)
+    return fig
+
+
+def run_real_avmnist(*, evals_dir: str, rows: dict, columns: dict, title: str, caption: str,
+                     out_dir: str = "results/real_avmnist", artifact_id: str = "real_avmnist", size: str = "full",
+                     root: str | None = None) -> Result:
+    """AV-MNIST table: ``rows`` maps an evaluation-file prefix (``inputs``, ``random``, ``ae``, ``xkd``) to
+    its label; ``columns`` maps a task (``audio``, ``video``, ``late_fusion``) to its header. Every
+    seed's file ``<prefix>_s<seed>.json`` (or ``<prefix>.json``) is read; a row without any is an error."""
+    t0 = time.time()
+    ev, out = resolve(evals_dir, root), resolve(out_dir, root)
+    recs = []
+    for key, label in rows.items():
+        files = sorted(ev.glob(f"{key}_s*.json")) or sorted(ev.glob(f"{key}.json"))
+        if not files:
+            raise FileNotFoundError(f"{artifact_id}: no evaluation {ev}/{key}_s*.json (run the benchmark first)")
+        for f in files:
+            r = json.loads(f.read_text())
+            for task in columns:
+                recs.append({"row": label, "key": key, "seed": r["seed"], "column": task, "split": "test",
+                             "value": r["tasks"][task]["test"], "val": r["tasks"][task]["val"],
+                             "n_train": r["n"]["train"], "n_test": r["n"]["test"]})
+    tidy = pd.DataFrame(recs)
+    summ = []
+    for (label, task), g in tidy.groupby(["row", "column"], sort=False):
+        m, s, n = mean_std(g["value"])
+        summ.append({"row": label, "column": task, "mean": m, "std": s, "n_seeds": n})
+    summary = pd.DataFrame(summ)
+    n_train, n_test = int(tidy["n_train"].iloc[0]), int(tidy["n_test"].iloc[0])
+    md = [f"**{title}** (size `{size}`; {n_train} training pairs, {n_test} test pairs of a held-out speaker; "
+          "test top-1 %, mean ± std over seeds)", "", caption, "",
+          "| | " + " | ".join(columns.values()) + " | seeds |", "|---|" + "---:|" * (len(columns) + 1)]
+    metrics = {"size": size, "n_train": n_train, "n_test": n_test, "chance": 10.0}
+    for label in dict.fromkeys(summary["row"]):
+        sub = summary[summary["row"] == label].set_index("column")
+        md.append(f"| {label} | " + " | ".join(fmt_ms(sub.at[c, "mean"], sub.at[c, "std"], sub.at[c, "n_seeds"])
+                                              for c in columns) + f" | {int(sub['n_seeds'].max())} |")
+        key = tidy.loc[tidy["row"] == label, "key"].iloc[0]
+        for c in columns:
+            metrics[f"{key}/{c}/mean"] = sub.at[c, "mean"]
+            metrics[f"{key}/{c}/std"] = sub.at[c, "std"]
+            metrics[f"{key}/{c}/per_seed"] = tidy.loc[(tidy["key"] == key) & (tidy["column"] == c), "value"].tolist()
+    md += ["", "Chance is 10 %."]
+    write_outputs(out, tidy=tidy, markdown="\n".join(md), metrics=metrics)
+    fig = _grouped_bars(summary, columns, f"{title} (size {size})", 10.0)
+    save_figure(fig, Path(out) / "fig.png")
+    summary.to_csv(Path(out) / "fig_data.csv", index=False)
+    write_provenance(out, profile=size, started=t0, root=root, extra={"artifact": artifact_id, "evals": str(ev)})
+    return Result(tidy=tidy, markdown="\n".join(md), metrics=metrics, figure=fig, claims=[])
