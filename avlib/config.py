@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,7 +158,7 @@ class TrainConfig:
 @dataclass
 class DataConfig:
     cache: str = "cache/pretrain"
-    split: str = "train"
+    split: str | list[str] = "train"   # one split or several (e.g. ESC-50's four training folds)
     max_clips: int = 0
     fraction: float = 1.0  # XKD Fig. 4: a seeded random subset of this fraction of the split (after max_clips)
 
@@ -165,7 +166,7 @@ class DataConfig:
 @dataclass
 class PretrainConfig:
     name: str = "xkd"
-    method: Literal["xkd"] = "xkd"
+    method: str = "xkd"   # a module of avlib/methods (avlib.methods.build); checked when the config is built
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     views: ViewsConfig = field(default_factory=ViewsConfig)
@@ -180,6 +181,18 @@ class PretrainConfig:
 # --------------------------------------------------------------------------------------------
 def _coerce(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return _coerce(arg, value, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: {value!r} is none of {' | '.join(getattr(a, '__name__', str(a)) for a in typing.get_args(tp))}")
+    if origin is list:
+        (arg,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ConfigError(f"{where}: expected a non-empty list, got {value!r}")
+        return [_coerce(arg, v, f"{where}[{i}]") for i, v in enumerate(value)]
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, where)
     if origin is Literal:

@@ -105,7 +105,9 @@ def load_pretrain_config(run_file: str | Path, *, profile: str | None = None, se
     merged = apply_overrides(merged, overrides or [])
     if seed is not None:
         merged.setdefault("train", {})["seed"] = int(seed)
-    return from_dict(PretrainConfig, merged, where=str(run_file))
+    from avlib.methods.build import config_class
+
+    return from_dict(config_class(merged.get("method", "xkd")), merged, where=str(run_file))
 
 
 def finetune_task(prof: dict, task: str) -> tuple[dict, dict]:

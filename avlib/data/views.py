@@ -352,7 +352,9 @@ class GlobalLocalViews(_ViewsBase):
     """
 
     @torch.no_grad()
-    def __call__(self, video_u8: Tensor, audio: Tensor, generator: torch.Generator | None = None) -> dict:
+    def __call__(self, video_u8: Tensor | None, audio: Tensor, generator: torch.Generator | None = None) -> dict:
+        if video_u8 is None:
+            return self._audio_only(audio, generator)
         c, g, dev = self.cfg, generator, video_u8.device
         B, T = video_u8.shape[:2]
         rows = torch.arange(B, device=dev)
@@ -367,14 +369,35 @@ class GlobalLocalViews(_ViewsBase):
             vl = temporal_window(vg, tl, c.local_video_frames, rows=rows.repeat(n))
             out["video_local"] = list(self._video_aug(vl, c.local_video_size, c.local_crop_scale, c.local_gray_p,
                                                       c.local_blur_p, g).chunk(n))
-        n, L, grid = c.n_local_audio, self.local_audio_samples, c.local_audio_start_grid
-        if n:
-            s = rand_int(0, (self.global_audio_samples - L) // grid, (n * B,), g, dev) * grid
-            al = self.logmel(volume_jitter(waveform_window(wave.repeat(n, 1), s, L), c.local_volume_jitter, g))
-            if c.local_spec_crop:
-                al = random_resize_crop_spec(al, c.spec_virtual_crop_scale, c.spec_freq_scale, c.spec_time_scale, g)
-            out["audio_local"] = list(al.chunk(n))
+        out["audio_local"] = self._audio_local(wave, B, g)
         return out
+
+    def _audio_local(self, wave: Tensor, B: int, g) -> list:
+        c, n, L, grid = self.cfg, self.cfg.n_local_audio, self.local_audio_samples, self.cfg.local_audio_start_grid
+        if not n:
+            return []
+        s = rand_int(0, (self.global_audio_samples - L) // grid, (n * B,), g, wave.device) * grid
+        al = self.logmel(volume_jitter(waveform_window(wave.repeat(n, 1), s, L), c.local_volume_jitter, g))
+        if c.local_spec_crop:
+            al = random_resize_crop_spec(al, c.spec_virtual_crop_scale, c.spec_freq_scale, c.spec_time_scale, g)
+        return list(al.chunk(n))
+
+    def _audio_only(self, audio: Tensor, g) -> dict:
+        """Views of an audio-only batch (audio cache, audio-only method): a random global window of the
+        clip, on the same video-frame grid as the audio-visual case, and its local segments."""
+        c, dev = self.cfg, audio.device
+        if audio.dim() != 2:
+            raise ValueError(f"need audio [B, S]; got {tuple(audio.shape)}")
+        B, S, L = audio.shape[0], audio.shape[1], self.global_audio_samples
+        if S < L:
+            raise ValueError(f"clips too short: {S} samples, need {L}")
+        T = int(S * c.fps / self.sr)   # frames the clip would have; starts on that grid as with video
+        t0 = rand_int(0, max(T - c.video_frames, 0), (B,), g, dev)
+        a0 = torch.round(t0.double() * self.sr / c.fps).long().clamp(0, S - L)
+        wave = waveform_window(audio.float(), a0, L)
+        return {"global_start": t0, "video_global": None, "video_local": [],
+                "audio_global": self.logmel(volume_jitter(wave, c.global_volume_jitter, g)),
+                "audio_local": self._audio_local(wave, B, g)}
 
 
 class EvalViews(_ViewsBase):

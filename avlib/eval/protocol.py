@@ -11,16 +11,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from avlib import checkpoint
-from avlib.config import PretrainConfig, from_dict
+from avlib.config import from_dict
 from avlib.data.cache import load_cache
 from avlib.data.views import EvalViews
 from avlib.eval.features import extract_features
 from avlib.eval.probe import fc_probe
 from avlib.eval.svm import linear_svm
-from avlib.methods import build_method, logmel_from_config, views_config
+from avlib.methods import build_method, config_class, logmel_from_config, views_config
 from avlib.paths import resolve
 from avlib.seed import make_generator, seed_everything
 
@@ -32,7 +31,8 @@ TASK_KEYS = {"dataset", "modality", "protocol", "train_clips", "test_clips", "mu
 def load_pretrained(run_dir: str | Path, device: str = "cpu"):
     """Rebuild the method from ``final.pt`` (config + weights)."""
     state = checkpoint.load(Path(run_dir) / "final.pt", map_location=device)
-    cfg = from_dict(PretrainConfig, state["config"], where=f"{run_dir}/final.pt:config")
+    cfg = from_dict(config_class(state["config"].get("method", "xkd")), state["config"],
+                    where=f"{run_dir}/final.pt:config")
     logmel = logmel_from_config(cfg).to(device)
     model = build_method(cfg, logmel)
     model.load_state_dict(state["model"])

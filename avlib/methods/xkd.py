@@ -256,3 +256,9 @@ class XKD(nn.Module):
             loss = loss / sum(w for w, _ in terms)
         logs["loss"] = loss.detach()
         return {"loss": loss, "logs": logs}
+
+
+def build(cfg: PretrainConfig, logmel) -> XKD:
+    """Registry entry (:mod:`avlib.methods.build`): XKD and its variants and baselines."""
+    n_samples = int(round(cfg.views.audio_seconds * cfg.audio.sample_rate))
+    return XKD(cfg, audio_frames_global=logmel.n_frames(n_samples))

@@ -104,3 +104,42 @@ def test_data_fraction_trains_on_a_fixed_subset(smoke_config, tmp_path):
     assert s["clips"] == 12  # half of the 24 fixture clips
     with pytest.raises(ValueError, match="data.fraction"):
         pretrain(smoke_config("recon_a", **{"data.fraction": 1.5}), tmp_path / "b", show_progress=False)
+
+
+@pytest.fixture(scope="module")
+def audio_only_cache(smoke_cache, tmp_path_factory):
+    """The smoke pretraining clips cached audio-only (what ESC-50 and other sound datasets give)."""
+    from avlib.data.cache import build_cache
+    from avlib.profiles import load_profile
+
+    c = {k: v for k, v in load_profile("smoke")["cache"].items() if k != "datasets"}
+    out = tmp_path_factory.mktemp("audio_cache") / "pretrain"
+    build_cache(smoke_cache.parent.parent / "data" / "pretrain", out, modality="audio", progress=False, **c)
+    return out
+
+
+def test_audio_only_cache_trains_audio_mae_and_loss_falls(smoke_config, audio_only_cache, tmp_path):
+    from avlib.data.cache import load_cache
+
+    assert load_cache(audio_only_cache).video is None
+    cfg = smoke_config("recon_a", **{"data.cache": str(audio_only_cache), "train.epochs": 4,
+                                     "optim.warmup_epochs": 0, "optim.lr": 2e-3})
+    s = pretrain(cfg, tmp_path, show_progress=False)
+    log = read_jsonl(tmp_path / "metrics.jsonl")
+    assert s["steps"] == 12 and all("loss_recon_video" not in r for r in log)
+    first, last = sum(r["loss"] for r in log[:3]) / 3, sum(r["loss"] for r in log[-3:]) / 3
+    assert last < first, (first, last)
+
+
+def test_audio_only_cache_rejects_a_method_that_needs_video(smoke_config, audio_only_cache, tmp_path):
+    with pytest.raises(ValueError, match="audio-only but the method uses video"):
+        pretrain(smoke_config("xkd", **{"data.cache": str(audio_only_cache)}), tmp_path, show_progress=False)
+
+
+def test_several_training_splits(smoke_config, tmp_path):
+    """data.split may list splits (ESC-50's four training folds); a missing one names the cache's splits."""
+    s = pretrain(smoke_config("recon_a", **{"data.split": "[train, train]", "train.max_steps": 1}), tmp_path,
+                 show_progress=False)
+    assert s["steps"] == 1
+    with pytest.raises(KeyError, match="has no split 'fold9'"):
+        pretrain(smoke_config("recon_a", **{"data.split": "[train, fold9]"}), tmp_path / "b", show_progress=False)

@@ -1,0 +1,61 @@
+"""Method registry by convention: method ``<name>`` lives in ``avlib/methods/<name>.py``, which defines
+``build(cfg, logmel) -> nn.Module`` and optionally ``CONFIG`` (a :class:`PretrainConfig` subclass with the
+method's own config section). Adding a method therefore adds a file and edits none, so the DVC stages
+of the existing methods (whose dependencies are exact file lists) stay valid."""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from pathlib import Path
+
+from avlib.config import ConfigError, PretrainConfig
+from avlib.data.views import ViewConfig
+
+__all__ = ["build_method", "config_class", "available_methods", "views_config", "logmel_from_config"]
+
+_NOT_METHODS = {"build"}
+
+
+def available_methods() -> list[str]:
+    """Modules of ``avlib/methods`` that define ``build``."""
+    names = [m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name not in _NOT_METHODS]
+    return sorted(n for n in names if hasattr(importlib.import_module(f"avlib.methods.{n}"), "build"))
+
+
+def _module(method: str):
+    if not isinstance(method, str) or not method.isidentifier() or method in _NOT_METHODS:
+        raise ConfigError(f"unknown method {method!r}; available: {available_methods()}")
+    try:
+        mod = importlib.import_module(f"avlib.methods.{method}")
+    except ModuleNotFoundError as e:
+        if e.name != f"avlib.methods.{method}":
+            raise
+        raise ConfigError(f"unknown method {method!r}; available: {available_methods()}") from None
+    if not hasattr(mod, "build"):
+        raise ConfigError(f"avlib.methods.{method} defines no build(cfg, logmel); available: {available_methods()}")
+    return mod
+
+
+def config_class(method: str) -> type:
+    """The config dataclass of ``method`` (its module's ``CONFIG``, else :class:`PretrainConfig`)."""
+    return getattr(_module(method), "CONFIG", PretrainConfig)
+
+
+def build_method(cfg: PretrainConfig, logmel):
+    """The ``nn.Module`` of ``cfg.method``."""
+    return _module(cfg.method).build(cfg, logmel)
+
+
+def views_config(cfg: PretrainConfig) -> ViewConfig:
+    """The data-side view recipe of a pretraining config."""
+    return ViewConfig(**dataclasses.asdict(cfg.views), audio_patch_frames=cfg.model.audio_patch[1])
+
+
+def logmel_from_config(cfg: PretrainConfig):
+    """The audio front end (:class:`avlib.data.audio.LogMel`) a pretraining config trains and evaluates with."""
+    from avlib.data.audio import LogMel
+
+    a = cfg.audio
+    return LogMel(sample_rate=a.sample_rate, n_fft=a.n_fft, hop_length=a.hop_length, n_mels=a.n_mels,
+                  mean=a.mean, std=a.std)
