@@ -12,6 +12,7 @@ Commands
   finetune        end-to-end fine-tuning of a run's encoder on one task (Tables S6/S7 recipes)
   benchmark       pretraining throughput (clips/s) and peak memory per method
   real avmnist    real-data benchmark: FSDD x MNIST-5k pairs, L_ae / L_xkd, linear SVM + late fusion
+  real esc50      real-data benchmark: ESC-50 5 folds, log-mel statistics vs audio MAE, linear classifier
 Every command reads the scale profile selected by params/profile.yaml unless --profile is given.
 """
 from __future__ import annotations
@@ -138,6 +139,15 @@ def cmd_real_avmnist(a) -> int:
     for r in recs:
         log.info("%-7s seed %d: %s", r["method"], r["seed"],
                  ", ".join(f"{k} {v['test']:.1f}" for k, v in r["tasks"].items()))
+    return 0
+
+
+def cmd_real_esc50(a) -> int:
+    from avlib.benchmarks.esc50 import run_benchmark
+
+    root = a.root or (Path(a.real_data) / "esc50" if a.real_data else None)
+    for r in run_benchmark(a.work, size=a.size, root=root, profile=a.profile):
+        log.info("%-12s per fold: %s", r["method"], ", ".join(f"{f['test']:.1f}" for f in r["folds"]))
     return 0
 
 
@@ -284,6 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
     ra.add_argument("--real-data", help="the real-data bundle (default $AVLIB_REAL_DATA or ../shared/real-data)")
     ra.add_argument("--profile", help="model/view sizes (default: the active profile)")
     ra.set_defaults(func=cmd_real_avmnist)
+    re_ = r.add_parser("esc50", help="ESC-50 official 5 folds: log-mel statistics vs audio MAE (linear classifier)")
+    re_.add_argument("--size", choices=["small", "full"], default="full", help="small: ESC-10, 1 epoch (CI); full: 2,000 clips")
+    re_.add_argument("--work", default="work/real_esc50", help="cache, runs and per-fold results (resumable)")
+    re_.add_argument("--root", help="ESC-50 folder (audio/ + meta/); default <real-data>/esc50")
+    re_.add_argument("--real-data", help="the real-data bundle (default $AVLIB_REAL_DATA or ../shared/real-data)")
+    re_.add_argument("--profile", help="model/view sizes (default: the active profile)")
+    re_.set_defaults(func=cmd_real_esc50)
 
     b = sub.add_parser("benchmark", help="pretraining clips/s and peak memory per method")
     b.add_argument("--profile")

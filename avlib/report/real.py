@@ -87,3 +87,57 @@ def run_real_avmnist(*, evals_dir: str, rows: dict, columns: dict, title: str, c
     summary.to_csv(Path(out) / "fig_data.csv", index=False)
     write_provenance(out, profile=size, started=t0, root=root, extra={"artifact": artifact_id, "evals": str(ev)})
     return Result(tidy=tidy, markdown="\n".join(md), metrics=metrics, figure=fig, claims=[])
+
+
+def run_real_esc50_linear(*, evals_dir: str, title: str, caption: str, out_dir: str = "results/real_esc50_linear",
+                          artifact_id: str = "real_esc50_linear", size: str = "full", root: str | None = None) -> Result:
+    """ESC-50 page: per-fold and mean top-1 of the log-mel-statistics baseline and the audio MAE."""
+    t0 = time.time()
+    ev, out = resolve(evals_dir, root), resolve(out_dir, root)
+    base_file = ev / "baseline.json"
+    if not base_file.is_file():
+        raise FileNotFoundError(f"{artifact_id}: no {base_file} (run the benchmark first)")
+    base = {r["fold"]: r for r in json.loads(base_file.read_text())["folds"]}
+    mae = {}
+    for k in range(1, 6):
+        f = ev / f"mae_fold{k}.json"
+        if not f.is_file():
+            raise FileNotFoundError(f"{artifact_id}: no {f}; every fold must finish (the benchmark resumes)")
+        mae[k] = json.loads(f.read_text())
+    rows = [{"fold": k, "method": m, "test": r[k]["test"], "best_C": r[k]["best_C"], "val_fold": r[k]["val_fold"],
+             "n_train": r[k]["n_train"], "n_test": r[k]["n_test"]}
+            for k in range(1, 6) for m, r in (("log-mel statistics + linear", base), ("audio MAE (L_recon^a) + linear", mae))]
+    tidy = pd.DataFrame(rows)
+    methods = list(dict.fromkeys(tidy["method"]))
+    md = [f"**{title}** (size `{size}`; top-1 %, official folds; {base[1]['n_train']} training / "
+          f"{base[1]['n_test']} test clips per round)", "", caption, "",
+          "| fold | " + " | ".join(methods) + " | difference |", "|---:|" + "---:|" * (len(methods) + 1)]
+    metrics = {"size": size}
+    for k in range(1, 6):
+        a, b = base[k]["test"], mae[k]["test"]
+        md.append(f"| {k} | {a:.1f} | {b:.1f} | {b - a:+.1f} |")
+        metrics[f"fold{k}/logmel_stats"], metrics[f"fold{k}/audio_mae"] = a, b
+    ma, sa, _ = mean_std([base[k]["test"] for k in range(1, 6)])
+    mb, sb, _ = mean_std([mae[k]["test"] for k in range(1, 6)])
+    md.append(f"| **mean ± std over folds** | **{ma:.1f} ± {sa:.1f}** | **{mb:.1f} ± {sb:.1f}** | {mb - ma:+.1f} |")
+    n_classes = json.loads(base_file.read_text())["n_classes"]
+    metrics.update({"mean/logmel_stats": ma, "std/logmel_stats": sa, "mean/audio_mae": mb, "std/audio_mae": sb,
+                    "n_classes": n_classes, "chance": 100.0 / n_classes})
+    md += ["", f"Chance is {metrics['chance']:.0f} %. Each round's audio MAE saw only that round's four training "
+               "folds during pretraining."]
+    write_outputs(out, tidy=tidy, markdown="\n".join(md), metrics=metrics)
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    for i, m in enumerate(methods):
+        sub = tidy[tidy["method"] == m]
+        ax.bar([k + (i - 0.5) * 0.38 for k in sub["fold"]], sub["test"], 0.38, label=m)
+    ax.axhline(metrics["chance"], color="red", lw=1.2, label="chance")
+    ax.set_xticks(range(1, 6), [f"fold {k}" for k in range(1, 6)])
+    ax.set_ylabel("test top-1 %")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"{title} (size {size})", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3)
+    save_figure(fig, Path(out) / "fig.png")
+    tidy.to_csv(Path(out) / "fig_data.csv", index=False)
+    write_provenance(out, profile=size, started=t0, root=root, extra={"artifact": artifact_id, "evals": str(ev)})
+    return Result(tidy=tidy, markdown="\n".join(md), metrics=metrics, figure=fig, claims=[])
