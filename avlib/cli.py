@@ -10,7 +10,7 @@ Commands
   pretrain        train one pretraining configuration (works under torchrun)
   evaluate        frozen-feature evaluation of a pretrained run on the profile's downstream tasks
   finetune        end-to-end fine-tuning of a run's encoder on one task (Tables S6/S7 recipes)
-  benchmark       pretraining throughput (clips/s) and peak memory per method
+  benchmark       pretraining throughput (clips/s) and peak memory per method; `benchmark kmeans`: faiss vs sklearn
   real avmnist    real-data benchmark: FSDD x MNIST-5k pairs, L_ae / L_xkd, linear SVM + late fusion
   real esc50      real-data benchmark: ESC-50 5 folds, log-mel statistics vs audio MAE, linear classifier
 Every command reads the scale profile selected by params/profile.yaml unless --profile is given.
@@ -207,9 +207,19 @@ def cmd_finetune(a) -> int:
 
 
 def cmd_benchmark(a) -> int:
-    from avlib.train.benchmark import run_benchmark
+    if a.what == "kmeans":
+        import pandas as pd
 
-    rows = run_benchmark(profile=a.profile, configs=a.configs, steps=a.steps, warmup=a.warmup)
+        from avlib.cluster.benchmark import benchmark_kmeans
+
+        gpu = {"auto": None, "cpu": False, "gpu": True}[a.device]
+        rows = benchmark_kmeans(n=a.n, d=a.d, k=a.k, niter=a.niter, repeats=a.repeats, gpu=gpu)
+        print(f"k-means, {a.n} x {a.d} points, k = {a.k}, {a.niter} iterations (median of {a.repeats}):")
+        print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    else:
+        from avlib.train.benchmark import run_benchmark
+
+        rows = run_benchmark(profile=a.profile, configs=a.configs, steps=a.steps, warmup=a.warmup)
     if a.out:
         _atomic_json(rows, a.out)
     return 0
@@ -302,7 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
     re_.add_argument("--profile", help="model/view sizes (default: the active profile)")
     re_.set_defaults(func=cmd_real_esc50)
 
-    b = sub.add_parser("benchmark", help="pretraining clips/s and peak memory per method")
+    b = sub.add_parser("benchmark", help="pretraining clips/s and peak memory per method; or k-means (faiss vs sklearn)")
+    b.add_argument("what", nargs="?", choices=["pretrain", "kmeans"], default="pretrain")
+    b.add_argument("--n", type=int, default=20000, help="kmeans: points")
+    b.add_argument("--d", type=int, default=128, help="kmeans: dimension")
+    b.add_argument("--k", type=int, default=64, help="kmeans: clusters")
+    b.add_argument("--niter", type=int, default=20, help="kmeans: Lloyd iterations")
+    b.add_argument("--repeats", type=int, default=3, help="kmeans: timed repeats (median)")
+    b.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto", help="kmeans: faiss device")
     b.add_argument("--profile")
     b.add_argument("--configs", nargs="*", default=["recon_v", "recon_a", "ae", "xkd"])
     b.add_argument("--steps", type=int, default=5)
