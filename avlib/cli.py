@@ -160,7 +160,11 @@ def cmd_pretrain(a) -> int:
         cfg.name = a.name
     if a.fresh:
         reset_run(a.out)
-    summary = pretrain(cfg, a.out, resume=not a.fresh)
+    import importlib
+
+    # a method may train its own way (XDC: clustering rounds); the others use the step runner
+    train = getattr(importlib.import_module(f"avlib.methods.{cfg.method}"), "pretrain", pretrain)
+    summary = train(cfg, a.out, resume=not a.fresh)
     from avlib import dist
 
     if dist.is_main():
