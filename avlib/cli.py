@@ -74,7 +74,10 @@ def _loader_options(pairs: list[str]) -> dict:
         if "=" not in kv:
             raise SystemExit(f"--option {kv!r}: expected KEY=VALUE")
         k, v = kv.split("=", 1)
-        out[k] = int(v) if v.isdigit() else v.split(",") if "," in v else v
+        if k in ("subsets", "splits", "classes"):   # list-valued loader options, even with one value
+            out[k] = [x for x in v.split(",") if x]
+        else:
+            out[k] = int(v) if v.isdigit() else v.split(",") if "," in v else v
     return out
 
 
@@ -103,9 +106,11 @@ def cmd_data_prepare(a) -> int:
     except KeyError as e:
         log.error("%s", e.args[0])
         return 2
+    ann = (f"<real-data>/annotations/{info.annotations} (or --annotations DIR)"
+           if info.annotations and "/" not in info.annotations else "inside the dataset folder (see layout)")
     print(f"{info.title} ({info.name})\n  get it from: {info.source}\n  licence:     {info.licence}\n"
-          f"  layout:      {info.layout}\n  annotations: <real-data>/annotations/{info.annotations} "
-          f"(or --annotations DIR)" + (f"\n  note:        {info.notes}" if info.notes else ""))
+          f"  layout:      {info.layout}\n  annotations: {ann}\n  required:    "
+          f"{' + '.join(info.required_streams)} stream in every file" + (f"\n  note:        {info.notes}" if info.notes else ""))
     print("Nothing is downloaded by avlib; put the official files in that layout, then:")
     if not a.root:
         print(f"  python -m avlib data check {a.dataset} --root DIR")
@@ -120,11 +125,16 @@ def cmd_data_manifest(a) -> int:
     opts = _loader_options(a.option)
     if a.annotations:
         opts["annotations"] = a.annotations
-    loaded = datasets.load(a.dataset, a.root, **opts)
-    n_absent = int((~loaded.df["present"]).sum())
-    path = datasets.write_manifest(loaded, a.out)
-    log.info("%s: wrote %d present clips to %s (%d listed clips absent under %s; see data check)",
-             a.dataset, len(loaded.df) - n_absent, path, n_absent, a.root)
+    try:
+        loaded = datasets.load(a.dataset, a.root, **opts)
+    except (datasets.AnnotationError, FileNotFoundError, KeyError, ValueError) as e:
+        log.error("data manifest %s: %s", a.dataset, e)
+        return 2
+    for p in loaded.problems:
+        log.warning("%s: %s", a.dataset, p)
+    r = datasets.write_manifest(loaded, a.out)
+    log.info("%s: wrote %d clips to %s (left out: %d listed clips absent under %s, see data check; "
+             "%d unlabelled)", a.dataset, r["rows"], r["manifest"], r["absent"], a.root, r["unlabelled"])
     return 0
 
 

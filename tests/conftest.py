@@ -8,6 +8,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
+def real_data() -> Path:
+    """The real-data bundle (``../shared/real-data`` or ``$AVLIB_REAL_DATA``). Tests that read it run in CI
+    and skip, with the reason, only where the folder is absent (a user's fresh machine)."""
+    from avlib.datasets import real_data_root
+
+    root = real_data_root()
+    if not (root / "SOURCES.md").is_file():
+        pytest.skip(f"real-data bundle not found at {root} (set AVLIB_REAL_DATA); real-file tests skipped")
+    return root
+
+
+@pytest.fixture(scope="session")
 def smoke_cache(tmp_path_factory) -> Path:
     from avlib.data.avsynth import generate_all
     from avlib.data.cache import build_cache

@@ -52,12 +52,27 @@ def load(name: str, root=None, **options) -> Loaded:
 
 
 def write_manifest(loaded: Loaded, out, *, present_only: bool = True):
-    """Write a ``manifest.csv`` with absolute media paths into folder ``out`` (what ``avlib data cache``
-    reads). Absent clips are left out when ``present_only`` (their count is logged by the caller)."""
+    """Write ``manifest.csv`` (absolute media paths; also ``audio_path`` where a dataset has separate audio)
+    and ``classes.csv`` (``index,name``) into folder ``out``: the input of
+    :func:`avlib.data.cache.build_cache`. Absent clips are left out when ``present_only``, and so are
+    unlabelled rows (e.g. the Kinetics test split); both are counted in the returned dict."""
+    import os
     from pathlib import Path
+
+    import pandas as pd
 
     from avlib.data.manifest import Manifest
     m = loaded.present() if present_only else loaded.manifest
     df = m.df.copy()
-    df["path"] = [str((Path(m.root) / p).resolve()) for p in df["path"]]
-    return Manifest(df, root=Path(out)).write(Path(out) / "manifest.csv")
+    unlabelled = df["label"].astype(str).str.strip() == ""
+    df = df[~unlabelled]
+    for col in ("path", "audio_path"):
+        if col in df.columns:
+            df[col] = [str((Path(m.root) / p).resolve()) if str(p) else "" for p in df[col]]
+    out = Path(out)
+    path = Manifest(df, root=out).write(out / "manifest.csv")
+    tmp = out / f".classes.csv.tmp-{os.getpid()}"
+    pd.DataFrame({"index": range(len(loaded.classes)), "name": loaded.classes}).to_csv(tmp, index=False)
+    os.replace(tmp, out / "classes.csv")
+    return {"manifest": str(path), "rows": int(len(df)), "absent": int(len(loaded.df) - len(m.df)),
+            "unlabelled": int(unlabelled.sum())}

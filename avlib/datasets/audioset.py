@@ -3,8 +3,9 @@
 Official files: segment CSVs (``eval_segments.csv``, ``balanced_train_segments.csv``,
 ``unbalanced_train_segments.csv``) with ``#`` comment lines and rows ``YTID, start, end, "mid,mid,..."``
 (quoted, comma-separated label ids after a comma + space), mapped through ``class_labels_indices.csv``
-(``index,mid,display_name``). Clip files are named ``<YTID>_<start:.0f>`` (``--4gqARaEJE_0.wav``) by
-default; other mirrors' names are one ``name_format`` away (e.g. ``"Y{ytid}"``). Unavailable segments are tolerated and counted.
+(``index,mid,display_name``). There is no official media naming (the clips come from YouTube); the
+default ``name_format`` ``"{ytid}_{start:.0f}"`` gives ``--4gqARaEJE_0.wav``, and other downloaders'
+names are one format away (``"Y{ytid}"``; DCASE-style ``"Y{ytid}_{start:.3f}_{end:.3f}"``). Unavailable segments are tolerated and counted.
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def read_segments(path: Path) -> list[tuple[str, float, float, list[str]]]:
     if not Path(path).is_file():
         raise AnnotationError(f"AudioSet segment CSV not found: {path}")
     out = []
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:
         for i, rec in enumerate(csv.reader(f, skipinitialspace=True), 1):
             if not rec or rec[0].startswith("#"):
                 continue
@@ -58,8 +59,8 @@ def read_segments(path: Path) -> list[tuple[str, float, float, list[str]]]:
     return out
 
 
-def clip_name(ytid: str, start: float, name_format: str = "{ytid}_{start:.0f}") -> str:
-    return name_format.format(ytid=ytid, start=start)
+def clip_name(ytid: str, start: float, end: float, name_format: str = "{ytid}_{start:.0f}") -> str:
+    return name_format.format(ytid=ytid, start=start, end=end)
 
 
 def load(root=None, *, subsets=None, annotations=None, name_format: str = "{ytid}_{start:.0f}") -> Loaded:
@@ -70,6 +71,8 @@ def load(root=None, *, subsets=None, annotations=None, name_format: str = "{ytid
     classes, mid_index = read_classes(ann)
     if subsets is None:
         subsets = [s for s, f in SUBSETS.items() if (ann / f).is_file()]
+    elif isinstance(subsets, str):
+        subsets = [subsets]
     rows = []
     for subset in subsets:
         if subset not in SUBSETS:
@@ -80,7 +83,7 @@ def load(root=None, *, subsets=None, annotations=None, name_format: str = "{ytid
             if unknown or not mids:
                 raise AnnotationError(f"{path} segment {ytid}: label ids {unknown or mids} not in class_labels_indices.csv")
             idx = sorted(mid_index[m] for m in mids)
-            name = clip_name(ytid, start, name_format)
+            name = clip_name(ytid, start, end, name_format)
             rows.append({"clip_id": name, "path": f"{subset}/{name}.wav", "split": subset,
                          "label": ";".join(map(str, idx)), "label_name": ";".join(classes[j] for j in idx),
                          "youtube_id": ytid, "start": start, "end": end})

@@ -2,8 +2,9 @@
 
 Official files: ``Annotations.txt`` with ``&``-separated ``Category&VideoID&Quality&StartTime&EndTime``
 (a header line in the original release; absent in some copies, both accepted), and optional
-``trainSet.txt`` / ``valSet.txt`` / ``testSet.txt`` in the same format giving the split (without them
-``split`` is ``all``). Media: ``<root>/<VideoID>.mp4`` (the official ``AVE/`` folder).
+``trainSet.txt`` / ``valSet.txt`` / ``testSet.txt`` in the same format giving the split, looked for beside
+``Annotations.txt`` and in the media root (without them ``split`` is ``all``; with them, a video that no
+split file lists stays ``all`` and is counted in ``problems``). Media: ``<root>/<VideoID>.mp4`` (the official ``AVE/`` folder).
 :func:`segment_targets` gives the per-second labels (28 = background) of the localisation task.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ INFO = DatasetInfo(
     name="ave", title="AVE (Audio-Visual Event)", modalities=("video", "audio"), multilabel=False,
     exts=VIDEO_EXTS, annotations="ave", layout="<root>/<VideoID>.mp4 and Annotations.txt",
     source="https://github.com/YapengTian/AVE-ECCV18 (AVE_Dataset.zip)", licence="academic use",
-    max_missing=0.0)
+    max_missing=0.0, required=("video", "audio"))
 
 SPLIT_FILES = {"train": "trainSet.txt", "val": "valSet.txt", "test": "testSet.txt"}
 SECONDS = 10
@@ -48,8 +49,10 @@ def load(root=None, *, annotations=None) -> Loaded:
     classes = sorted({e[0] for e in events})
     split_of = {}
     for split, fname in SPLIT_FILES.items():
-        if (ann / fname).is_file():
-            for e in read_annotations(ann / fname):
+        where = next((d / fname for d in (ann, Path(root) if root is not None else None)
+                      if d is not None and (d / fname).is_file()), None)
+        if where is not None:
+            for e in read_annotations(where):
                 split_of[e[1]] = split
     rows, seen, problems = [], {}, []
     for cat, vid, q, s, e in events:
@@ -58,6 +61,10 @@ def load(root=None, *, annotations=None) -> Loaded:
         rows.append({"clip_id": vid if k == 0 else f"{vid}#{k}", "path": f"{vid}.mp4",
                      "split": split_of.get(vid, "all"), "label": classes.index(cat), "label_name": cat,
                      "quality": q, "start": s, "end": e})
+    if split_of:
+        unlisted = sum(1 for r in rows if r["split"] == "all")
+        if unlisted:
+            problems.append(f"{unlisted} annotated videos are in no split file (split 'all')")
     twice = sum(1 for v in seen.values() if v > 0)
     if twice:
         problems.append(f"{twice} videos are annotated more than once (one row per annotation)")

@@ -49,6 +49,11 @@ class DatasetInfo:
     licence: str
     max_missing: float = 0.0    # fraction of missing/unreadable clips `data check` tolerates
     notes: str = ""
+    required: tuple[str, ...] = ()   # streams every file must have (default: the first modality)
+
+    @property
+    def required_streams(self) -> tuple[str, ...]:
+        return self.required or self.modalities[:1]
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """``avlib data check``: validate a user's copy of a dataset against its official lists.
 
-For every split: clips listed, present, missing, unreadable (the file exists but has no decodable
-stream of a modality the dataset needs; ``decode=True`` decodes every file in full). The verdict fails
+For every split: clips listed, present, missing, unreadable (the file exists but lacks a stream the
+dataset requires, :attr:`DatasetInfo.required_streams`, or that stream does not decode; ``decode=True``
+decodes every file in full). The verdict fails
 (non-zero exit in the CLI) when the missing + unreadable fraction of any split exceeds the dataset's
 tolerance (:attr:`DatasetInfo.max_missing`: 0 for curated sets, 0.2 for YouTube-sourced ones whose
 videos disappear over time) or when nothing at all is present.
@@ -18,38 +19,39 @@ from .base import Loaded
 __all__ = ["CheckReport", "check", "probe"]
 
 
-def probe(path: Path, modalities, decode: bool = False) -> str | None:
-    """Why ``path`` cannot be used (missing stream, undecodable), or ``None`` if it reads."""
+def probe(path: Path, required, decode: bool = False) -> str | None:
+    """Why ``path`` cannot be used (a ``required`` stream, 'video' and/or 'audio', is missing or does not
+    decode), or ``None`` if it reads. Optional streams are not required: half of UCF101's classes have no
+    audio track."""
     from avlib.data.media import SOUNDFILE_EXTS, MediaError, decode_clip
 
-    path = Path(path)
+    path, required = Path(path), tuple(required)
     try:
         if path.stat().st_size == 0:
             return "empty file"
+        audio_file = path.suffix.lower() in SOUNDFILE_EXTS
+        if audio_file:
+            if "video" in required:
+                return "no video stream (audio file)"
+            if not decode:
+                import soundfile as sf
+                return None if sf.info(str(path)).frames > 0 else "no audio samples"
         if decode:
-            want_video = "video" in modalities and path.suffix.lower() not in SOUNDFILE_EXTS | {".mp3", ".opus"}
-            decode_clip(path, fps=4.0 if want_video else None, size=32 if want_video else None,
-                        sample_rate=None, want_video=want_video, want_audio=not want_video or "audio" in modalities)
+            want_video = "video" in required
+            decode_clip(path, fps=4.0 if want_video else None, size=32 if want_video else None, sample_rate=None,
+                        want_video=want_video, want_audio="audio" in required)
             return None
-        if path.suffix.lower() in SOUNDFILE_EXTS:
-            import soundfile as sf
-            info = sf.info(str(path))
-            return None if info.frames > 0 else "no audio samples"
         import av
         with av.open(str(path)) as c:
-            if not (c.streams.video or c.streams.audio):
-                return "no audio or video stream"
-            if "video" in modalities and "audio" not in modalities and not c.streams.video:
-                return "no video stream"
-            if modalities == ("audio",) and not c.streams.audio:
-                return "no audio stream"
+            for m, streams in (("video", c.streams.video), ("audio", c.streams.audio)):
+                if m in required and not streams:
+                    return f"no {m} stream"
             # read one packet to catch truncated / garbage files that still have a header
-            next(c.demux(), None)
+            if next(c.demux(), None) is None:
+                return "no packets"
         return None
     except MediaError as e:
         return e.reason + (f": {e.detail}" if getattr(e, "detail", "") else "")
-    except StopIteration:
-        return "no packets"
     except Exception as e:  # av / soundfile errors on corrupt data
         return f"unreadable: {type(e).__name__}: {str(e)[:120]}"
 
@@ -101,7 +103,7 @@ def check(name_or_loaded, root=None, *, decode: bool = False, tolerance: float |
     present = df.index[df["present"]].tolist()
     from avlib.log import progress
     for i in progress(present, desc=f"check {loaded.info.name}", disable=None if show_progress else True):
-        why = probe(root / df.at[i, "path"], loaded.info.modalities, decode)
+        why = probe(root / df.at[i, "path"], loaded.info.required_streams, decode)
         if why is not None:
             bad[i] = why
     t = loaded.counts()

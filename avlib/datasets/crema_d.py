@@ -1,7 +1,7 @@
 """CREMA-D (Cao et al. 2014): 7,442 audio-visual clips of 91 actors speaking 12 sentences in 6 emotions.
 
 Labels come from the file name ``<ActorID>_<Sentence>_<Emotion>_<Level>`` (emotion ANG, DIS, FEA, HAP,
-NEU, SAD; level LO, MD, HI or XX = unspecified); ``meta/SentenceFilenames.csv`` lists every clip of the
+NEU, SAD; level LO, MD, HI or XX = unspecified); ``SentenceFilenames.csv`` lists every clip of the
 release. Media: ``VideoFlash/<name>.flv`` (VP6 video + embedded MP3 audio), and separately
 ``AudioWAV/<name>.wav`` or ``AudioMP3/<name>.mp3``. ``path`` is the video when present, else the audio;
 ``audio_path`` the separate audio file when present. There is no official split: ``split`` is ``all``;
@@ -20,8 +20,10 @@ from .base import AUDIO_EXTS, VIDEO_EXTS, AnnotationError, DatasetInfo, Loaded, 
 INFO = DatasetInfo(
     name="crema_d", title="CREMA-D", modalities=("video", "audio"), multilabel=False,
     exts=(".flv",) + AUDIO_EXTS, annotations="",
-    layout="<root>/VideoFlash/<name>.flv, <root>/AudioWAV/<name>.wav (or AudioMP3/), <root>/meta/SentenceFilenames.csv",
-    source="https://github.com/CheyneyComputerScience/CREMA-D (git lfs)", licence="ODbL 1.0 / DbCL 1.0")
+    layout="<root>/VideoFlash/<name>.flv, <root>/AudioWAV/<name>.wav (or AudioMP3/), <root>/SentenceFilenames.csv "
+           "(the official repository's layout; <root>/meta/ also accepted)",
+    source="https://github.com/CheyneyComputerScience/CREMA-D (git lfs)", licence="ODbL 1.0 / DbCL 1.0",
+    required=("audio",))  # every clip has audio (embedded in the FLV or a separate file); video is optional
 
 EMOTIONS = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
 EMOTION_NAMES = ("anger", "disgust", "fear", "happy", "neutral", "sad")
@@ -44,10 +46,13 @@ def parse_name(name: str) -> dict:
 def load(root=None, *, annotations=None) -> Loaded:
     """Every clip of ``SentenceFilenames.csv`` (7,442 rows; ``present`` where the media is under root)."""
     root = Path(root) if root is not None else default_root()
-    meta = Path(annotations) if annotations is not None else root / "meta"
-    path = meta / "SentenceFilenames.csv"
-    if not path.is_file():
-        raise AnnotationError(f"CREMA-D clip list not found: {path}")
+    if annotations is not None:
+        candidates = [Path(annotations) / "SentenceFilenames.csv"]
+    else:  # the official repository keeps it at the top; the real-data bundle under meta/
+        candidates = [root / "SentenceFilenames.csv", root / "meta" / "SentenceFilenames.csv"]
+    path = next((c for c in candidates if c.is_file()), None)
+    if path is None:
+        raise AnnotationError(f"CREMA-D clip list not found: {' or '.join(map(str, candidates))}")
     names = pd.read_csv(path, dtype=str, keep_default_na=False)
     if "Filename" not in names.columns:
         raise AnnotationError(f"{path}: no 'Filename' column; has {list(names.columns)}")

@@ -14,6 +14,7 @@ Kinetics-Sound lists (``annotations/xkd/kinetics_sound_{train,val}.json``) are J
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -33,8 +34,9 @@ INFO_SOUND = DatasetInfo(
     multilabel=False, exts=VIDEO_EXTS, annotations="xkd",
     layout="<root>/<class>/<YTID>_<start:06d>_<end:06d>.avi (or .mp4; the Kinetics clips of these classes)",
     source="Kinetics-400 clips listed in annotations/xkd/kinetics_sound_{train,val}.json",
-    licence="CC BY-NC 4.0 (lists)", max_missing=0.2)
+    licence="CC BY-NC 4.0 (lists)", max_missing=0.2, required=("video", "audio"))
 
+log = logging.getLogger(__name__)
 REQUIRED = ("youtube_id", "time_start", "time_end", "split")
 
 
@@ -55,8 +57,8 @@ def read_csv(path: Path) -> pd.DataFrame:
 
 def load(root=None, *, version: int = 400, splits=None, annotations=None,
          classes: list[str] | None = None) -> Loaded:
-    """Rows of ``splits`` (default: every split whose ``kinetics-<version>_<split>.csv`` is in
-    ``annotations``; a split asked for by name must have its CSV).
+    """Rows of ``splits`` (default: the labelled splits, train and val, whose ``kinetics-<version>_<split>.csv``
+    is in ``annotations``; a split asked for by name, e.g. the unlabelled ``test``, must have its CSV).
 
     Labels index the sorted class names of the labelled CSVs (or ``classes``); the unlabelled test split
     gets an empty label. A requested split without its CSV is an error naming the file."""
@@ -64,10 +66,14 @@ def load(root=None, *, version: int = 400, splits=None, annotations=None,
     if info is None:
         raise ValueError(f"Kinetics version must be 400 or 600, got {version!r}")
     ann = Path(annotations) if annotations is not None else default_annotations(info)
-    if splits is None:
-        splits = [s for s in ("train", "val", "test") if (ann / f"kinetics-{version}_{s}.csv").is_file()]
+    if isinstance(splits, str):
+        splits = [splits]
+    if splits is None:  # the labelled splits present (the test CSVs carry no labels: ask for them by name)
+        splits = [s for s in ("train", "val") if (ann / f"kinetics-{version}_{s}.csv").is_file()]
         if not splits:
-            raise AnnotationError(f"no kinetics-{version}_{{train,val,test}}.csv in {ann}")
+            raise AnnotationError(f"no kinetics-{version}_{{train,val}}.csv in {ann}")
+        if "train" not in splits:
+            log.info("kinetics-%d: no train CSV in %s; using %s", version, ann, splits)
     frames = {s: read_csv(ann / f"kinetics-{version}_{s}.csv") for s in splits}
     labelled = [f["label"] for f in frames.values() if "label" in f.columns]
     if classes is None:

@@ -49,12 +49,12 @@ def load(root=None, *, split: int = 1, annotations=None) -> Loaded:
         path = ann / f"{part}list0{split}.txt"
         for i, ln in enumerate(read_lines(path), 1):
             parts = ln.split()
-            rel = parts[0]
+            rel = parts[0].replace("\\", "/")
             cls = rel.split("/")[0]
             if cls.lower() not in lower:
                 raise AnnotationError(f"{path} line {i}: class folder {cls!r} is not in classInd.txt")
             label = lower[cls.lower()]
-            if len(parts) > 1 and int(parts[1]) - 1 != label:
+            if len(parts) > 1 and (not parts[1].isdigit() or int(parts[1]) - 1 != label):
                 raise AnnotationError(f"{path} line {i}: label {parts[1]} disagrees with folder {cls!r}")
             rows.append({"clip_id": Path(rel).stem, "path": rel, "split": part, "label": label,
                          "label_name": classes[label]})

@@ -2,7 +2,7 @@
 layout (real AVI/MP4/WAV files), including damaged copies: missing files, truncated files, garbage."""
 import numpy as np
 import pytest
-from conftest import write_avi, write_mp4, write_wav
+from mediatree import write_avi, write_mp4, write_wav
 
 from avlib import datasets as D
 from avlib.cli import main
@@ -199,3 +199,65 @@ def test_manifest_feeds_the_cache_builder(tmp_path, real_data):
     assert c.audio.shape == (12, 2000) and np.abs(c.audio).max() > 0.01      # 0.25 s at 8 kHz, not silence
     np.testing.assert_array_equal(c.labels, sub["label"].astype(int).to_numpy())
     assert set(c.index["split"]) == {"test"}                                   # take 0 is FSDD's test set
+
+
+def test_decode_check_accepts_optional_audio(ucf_copy, capsys):
+    """Half of UCF101 has no audio track: a silent clip is complete, not unreadable (also with --decode)."""
+    root, ann = ucf_copy
+    write_avi(root / "YoYo/v_YoYo_g01_c01.avi", audio=False)
+    assert main(["data", "check", "ucf101", "--root", str(root), "--annotations", str(ann), "--decode"]) == 0
+    assert "OK" in capsys.readouterr().out
+    from avlib.datasets.check import probe
+    assert probe(root / "YoYo/v_YoYo_g01_c01.avi", ("video", "audio"), decode=True) == "no_audio_stream"
+    assert probe(root / "YoYo/v_YoYo_g01_c01.avi", ("video", "audio"), decode=False) == "no audio stream"
+
+
+def test_crema_d_official_repository_layout(tmp_path, real_data):
+    """The official repository keeps SentenceFilenames.csv at its top (the bundle under meta/)."""
+    import shutil
+
+    src = real_data / "crema_d"
+    root = tmp_path / "CREMA-D"
+    (root / "VideoFlash").mkdir(parents=True)
+    (root / "AudioMP3").mkdir()
+    shutil.copy(src / "meta" / "SentenceFilenames.csv", root / "SentenceFilenames.csv")
+    shutil.copy(src / "VideoFlash" / "1001_DFA_ANG_XX.flv", root / "VideoFlash")
+    shutil.copy(src / "AudioMP3" / "1002_DFA_SAD_XX.mp3", root / "AudioMP3")
+    L = D.load("crema_d", root)
+    p = L.df[L.df["present"]].set_index("clip_id")
+    assert list(p.index) == ["1001_DFA_ANG_XX", "1002_DFA_SAD_XX"]
+    assert p.at["1001_DFA_ANG_XX", "label_name"] == "anger" and p.at["1002_DFA_SAD_XX", "label_name"] == "sad"
+    r = D.check(L, show_progress=False, decode=True)
+    assert r.unreadable == [] and r.table["present"].sum() == 2
+
+
+def test_cli_list_options_and_manifest(tmp_path, annotations, real_data, capsys):
+    # one value for a list option (was iterated letter by letter)
+    rc = main(["data", "check", "audioset", "--root", str(tmp_path), "--annotations", str(annotations / "audioset"),
+               "--option", "subsets=eval", "--show", "1"])
+    out = capsys.readouterr().out
+    assert rc == 1 and "eval" in out and "balanced_train" not in out and "20371" in out
+    assert main(["data", "manifest", "esc50", "--root", str(real_data / "esc50"), "--out", str(tmp_path / "m")]) == 0
+    import pandas as pd
+    m = pd.read_csv(tmp_path / "m" / "manifest.csv")
+    c = pd.read_csv(tmp_path / "m" / "classes.csv")
+    assert len(m) == 2000 and m["path"].str.startswith("/").all() and list(c.columns) == ["index", "name"]
+    assert c["name"].iloc[0] == "dog" and len(c) == 50
+    assert main(["data", "manifest", "ucf101", "--root", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
+
+
+def test_kinetics_sound_and_ave_trees(tmp_path, annotations):
+    root = tmp_path / "ks"
+    write_mp4(root / "blowing_nose" / "-AENAqVfyDo_000012_000022.mp4")
+    L = D.load("kinetics_sound", root, annotations=annotations / "xkd")
+    assert int(L.df["present"].sum()) == 1
+    row = L.df[L.df["present"]].iloc[0]
+    assert row["label_name"] == "blowing_nose" and row["split"] == "train" and row["path"].endswith(".mp4")
+    # AVE: media in the official AVE/ folder, split files beside the media
+    ave_root = tmp_path / "AVE"
+    write_mp4(ave_root / "RUhOCu3LNXM.mp4")
+    (ave_root / "testSet.txt").write_text("Church bell&RUhOCu3LNXM&good&0&10\n")
+    A = D.load("ave", ave_root, annotations=annotations / "ave")
+    hit = A.df[A.df["present"]]
+    assert hit["clip_id"].tolist() == ["RUhOCu3LNXM"] and hit["split"].tolist() == ["test"]
+    assert any("in no split file" in p for p in A.problems)

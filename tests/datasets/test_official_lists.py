@@ -49,7 +49,8 @@ def test_hmdb51_7030_splits(annotations, split):
 
 
 def test_kinetics400_csvs(annotations):
-    L = D.load("kinetics400", annotations=annotations / "kinetics")
+    assert set(D.load("kinetics400", annotations=annotations / "kinetics").df["split"]) == {"val"}  # labelled only
+    L = D.load("kinetics400", annotations=annotations / "kinetics", splits=("val", "test"))
     c = dict(zip(L.counts()["split"], L.counts()["expected"]))
     assert c == {"val": len(_lines(annotations / "kinetics/kinetics-400_val.csv")) - 1,
                  "test": len(_lines(annotations / "kinetics/kinetics-400_test.csv")) - 1}
