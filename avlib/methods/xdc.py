@@ -50,7 +50,7 @@ class XDCConfig:
     kmeans_iters: int = 20
     rounds: int = 3                # clustering rounds (the paper does not report how many)
     max_epochs: int = 10           # per round; a round ends earlier when the pseudo-label val loss saturates
-    patience: int = 3              # "saturates": this many consecutive epochs without a new best val loss
+    patience: int = 3              # "saturates": the val loss increased in this many consecutive epochs (Table 9)
     val_fraction: float = 0.1      # clips held out to measure the pseudo-label validation loss
     lr: float = 0.01               # SGD, Supp. Table 10
     momentum: float = 0.9
@@ -119,7 +119,8 @@ class XDC(nn.Module):
 
     def forward(self, video: torch.Tensor, audio: torch.Tensor, targets: dict[str, torch.Tensor]) -> dict:
         """Cross-entropy of every head against its clustering's assignments (``targets[source]``, int64
-        [B]); the loss is the mean over heads. Returns ``loss`` and per-head detached ``logs``."""
+        [B]); the loss is the **sum** over heads, so every head (and each encoder through its heads) gets the
+        full gradient at the recipe's learning rate. Returns ``loss`` and per-head detached ``logs``."""
         feats = {"video": self.features("video", video), "audio": self.features("audio", audio)}
         losses, logs = [], {}
         for name, head in self.heads.items():
@@ -129,7 +130,7 @@ class XDC(nn.Module):
             loss = F.cross_entropy(head(feats[enc]).float(), targets[src])
             losses.append(loss)
             logs[f"loss_{name}"] = loss.detach()
-        total = torch.stack(losses).mean()
+        total = torch.stack(losses).sum()
         logs["loss"] = total.detach()
         return {"loss": total, "logs": logs}
 

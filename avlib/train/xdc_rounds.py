@@ -10,7 +10,8 @@ Each round (XDC Section 3.3; DeepCluster's recipe where XDC is silent, reference
    encoders' SGD with momentum persists across rounds);
 4. train on the pseudo-labels, sampling clips **uniformly over clusters** (empty clusters skipped; for a
    variant with two clusterings, half of each epoch's draws balance each), until the loss on held-out
-   clips' pseudo-labels has not improved for ``patience`` epochs (or ``max_epochs``).
+   clips' pseudo-labels has increased in ``patience`` consecutive epochs (Supp. Table 9), or
+   ``max_epochs``; the last weights are kept.
 
 Logged per epoch (``metrics.jsonl``): train and validation pseudo-label loss, and per round the cluster
 sizes and, when the cache has labels (avsynth), the NMI and purity of each clustering w.r.t. them.
@@ -132,6 +133,8 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
     ids = np.unique(np.concatenate([np.asarray(data.split_indices(s)) for s in splits]))
     if cfg.data.max_clips:
         ids = ids[: cfg.data.max_clips]
+    if cfg.data.fraction != 1.0:
+        raise ValueError(f"{cfg.name}: data.fraction is not supported by XDC rounds (use data.max_clips)")
     if len(ids) < 2 * x.k:
         raise ValueError(f"{cfg.name}: {len(ids)} clips are too few for k={x.k} clusters (need >= {2 * x.k})")
     perm = np.random.default_rng(seed).permutation(len(ids))
@@ -148,11 +151,12 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
 
     chash = config_hash(cfg)
     writer = JsonlWriter(out_dir / "metrics.jsonl")
-    state = {"round": 0, "epoch": 0, "best": float("inf"), "bad": 0, "assign": None, "history": [], "step": 0}
+    state = {"round": 0, "epoch": 0, "best": float("inf"), "prev": float("inf"), "bad": 0, "assign": None,
+             "history": [], "step": 0}
     opt_head = None
     ckpt = checkpoint.latest(out_dir)
     if ckpt is not None and resume:
-        st = checkpoint.load(ckpt, map_location=device)
+        st = checkpoint.load(ckpt, map_location="cpu")  # RNG states and assignments must stay on the CPU
         if st.get("config_hash") == chash and "xdc_state" in st:
             model.load_state_dict(st["model"])
             opt_body.load_state_dict(st["opt_body"])
@@ -163,6 +167,7 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
             rng.bit_generator.state = st["np_rng"]
             gen.set_state(st["torch_gen"])
             torch.set_rng_state(st["torch_rng"])
+            writer.truncate_after(state["step"])  # drop records written after that checkpoint
             log.info("%s: resumed at round %d epoch %d", cfg.name, state["round"], state["epoch"])
         else:
             log.warning("%s: checkpoint %s is from another config; starting afresh", cfg.name, ckpt)
@@ -190,11 +195,13 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
                 if labels is not None:
                     q = cluster_quality(a, labels)
                     rec[f"{src}/nmi"], rec[f"{src}/purity"] = q["nmi"], q["purity"]
-            writer.write({"event": "cluster", **rec})
+            rec["step"] = state["step"]
             state["history"].append(rec)
             model.reset_heads(gen)
             opt_head = torch.optim.SGD(model.heads.parameters(), lr=x.lr, momentum=0.0, weight_decay=x.weight_decay)
-            state.update(epoch=0, best=float("inf"), bad=0)
+            state.update(epoch=0, best=float("inf"), prev=float("inf"), bad=0)
+            save(checkpoint.LAST)                  # the round's clustering survives an interruption
+            writer.write({"event": "cluster", **rec})
         if opt_head is None:
             opt_head = torch.optim.SGD(model.heads.parameters(), lr=x.lr, momentum=0.0, weight_decay=x.weight_decay)
         targets = {s: a.numpy().astype(np.int64) for s, a in state["assign"].items()}
@@ -221,12 +228,14 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
                 losses.append(float(out["loss"]))
                 state["step"] += 1
             val = _val_loss(model, data, ids[val_pos], {s: targets[s][val_pos] for s in srcs}, ev, device)
-            improved = val < state["best"] - 1e-4
-            state["best"], state["bad"] = (val, 0) if improved else (state["best"], state["bad"] + 1)
-            writer.write({"event": "epoch", "round": r, "epoch": state["epoch"], "step": state["step"],
-                          "loss": float(np.mean(losses)), "val_loss": val, "best_val_loss": state["best"]})
+            # Supp. Table 9: stop once the validation loss has increased in `patience` consecutive epochs
+            state["bad"] = state["bad"] + 1 if val > state["prev"] else 0
+            state["prev"], state["best"] = val, min(state["best"], val)
             state["epoch"] += 1
             save(checkpoint.LAST)
+            writer.write({"event": "epoch", "round": r, "epoch": state["epoch"] - 1, "step": state["step"],
+                          "loss": float(np.mean(losses)), "val_loss": val, "best_val_loss": state["best"],
+                          "consecutive_increases": state["bad"]})
         log.info("%s: round %d done after %d epochs (best pseudo-label val loss %.4f)", cfg.name, r,
                  state["epoch"], state["best"])
         state.update(round=r + 1, assign=None)

@@ -20,7 +20,7 @@ def test_variants_heads_and_sources():
 
 
 @pytest.mark.parametrize("variant", ["sdc", "mdc", "cdc", "xdc"])
-def test_loss_is_mean_cross_entropy_of_the_heads(smoke_config, variant):
+def test_loss_is_the_summed_cross_entropy_of_the_heads(smoke_config, variant):
     cfg = smoke_config("xdc", **{"xdc.variant": variant, "xdc.k": 5})
     logmel = logmel_from_config(cfg)
     m = build_method(cfg, logmel).eval()
@@ -38,7 +38,7 @@ def test_loss_is_mean_cross_entropy_of_the_heads(smoke_config, variant):
         logp = z - np.log(np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True)) - z.max(1, keepdims=True)
         ce.append(-logp[np.arange(B), t[src].numpy()].mean())
     assert len(ce) == sum(len(s) for s in TARGETS[variant].values())
-    assert float(out["loss"]) == pytest.approx(np.mean(ce), rel=1e-5)
+    assert float(out["loss"]) == pytest.approx(np.sum(ce), rel=1e-5)
     w = m.heads[next(iter(m.heads))].weight
     m.reset_heads(torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -88,3 +88,30 @@ def test_rounds_train_resume_and_load(smoke_config, tmp_path):
     s2 = pretrain_xdc(cfg, tmp_path, show_progress=False)
     after = torch.load(tmp_path / "final.pt", weights_only=True)["model"]
     assert s2["steps"] == s["steps"] and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_interrupted_round_resumes_to_the_same_weights(smoke_config, tmp_path, monkeypatch):
+    from avlib.log import read_jsonl
+    from avlib.train import xdc_rounds
+
+    cfg = smoke_config("xdc", **{"xdc.k": 3, "xdc.rounds": 2, "xdc.max_epochs": 2, "xdc.patience": 5})
+    xdc_rounds.pretrain_xdc(cfg, tmp_path / "full", show_progress=False)
+    real, calls = xdc_rounds._val_loss, {"n": 0}
+
+    def flaky(*a, **k):  # interrupt in round 0's second epoch, after its training steps
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(xdc_rounds, "_val_loss", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        xdc_rounds.pretrain_xdc(cfg, tmp_path / "part", show_progress=False)
+    monkeypatch.setattr(xdc_rounds, "_val_loss", real)
+    xdc_rounds.pretrain_xdc(cfg, tmp_path / "part", show_progress=False)
+    a = torch.load(tmp_path / "full" / "final.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "part" / "final.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    full, part = read_jsonl(tmp_path / "full" / "metrics.jsonl"), read_jsonl(tmp_path / "part" / "metrics.jsonl")
+    assert [r["event"] for r in part] == [r["event"] for r in full]          # no duplicated records
+    assert [r.get("val_loss") for r in part] == [r.get("val_loss") for r in full]
