@@ -145,7 +145,7 @@ def cmd_real_avmnist(a) -> int:
 
     if a.real_data:
         os.environ["AVLIB_REAL_DATA"] = a.real_data
-    recs = run_benchmark(a.work, size=a.size, methods=a.methods, profile=a.profile)
+    recs = run_benchmark(a.work or f"work/real_avmnist_{a.size}", size=a.size, methods=a.methods, profile=a.profile)
     for r in recs:
         log.info("%-7s seed %d: %s", r["method"], r["seed"],
                  ", ".join(f"{k} {v['test']:.1f}" for k, v in r["tasks"].items()))
@@ -156,7 +156,7 @@ def cmd_real_esc50(a) -> int:
     from avlib.benchmarks.esc50 import run_benchmark
 
     root = a.root or (Path(a.real_data) / "esc50" if a.real_data else None)
-    for r in run_benchmark(a.work, size=a.size, root=root, profile=a.profile):
+    for r in run_benchmark(a.work or f"work/real_esc50_{a.size}", size=a.size, root=root, profile=a.profile):
         log.info("%-12s per fold: %s", r["method"], ", ".join(f"{f['test']:.1f}" for f in r["folds"]))
     return 0
 
@@ -313,14 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("real", help="real-data benchmarks").add_subparsers(dest="real_cmd", required=True)
     ra = r.add_parser("avmnist", help="FSDD x MNIST-5k pairs: pretrain L_ae / L_xkd, linear SVM per modality, late fusion")
     ra.add_argument("--size", choices=["small", "full"], default="full", help="small: the CI size; full: every pair, 3 seeds")
-    ra.add_argument("--work", default="work/real_avmnist", help="clips, cache, runs and evals (resumable)")
+    ra.add_argument("--work", help="clips, cache, runs and evals (resumable); default work/real_avmnist_<size>")
     ra.add_argument("--methods", nargs="*", default=["ae", "xkd"])
     ra.add_argument("--real-data", help="the real-data bundle (default $AVLIB_REAL_DATA or ../shared/real-data)")
     ra.add_argument("--profile", help="model/view sizes (default: the active profile)")
     ra.set_defaults(func=cmd_real_avmnist)
     re_ = r.add_parser("esc50", help="ESC-50 official 5 folds: log-mel statistics vs audio MAE (linear classifier)")
     re_.add_argument("--size", choices=["small", "full"], default="full", help="small: ESC-10, 1 epoch (CI); full: 2,000 clips")
-    re_.add_argument("--work", default="work/real_esc50", help="cache, runs and per-fold results (resumable)")
+    re_.add_argument("--work", help="cache, runs and per-fold results (resumable); default work/real_esc50_<size>")
     re_.add_argument("--root", help="ESC-50 folder (audio/ + meta/); default <real-data>/esc50")
     re_.add_argument("--real-data", help="the real-data bundle (default $AVLIB_REAL_DATA or ../shared/real-data)")
     re_.add_argument("--profile", help="model/view sizes (default: the active profile)")

@@ -103,8 +103,9 @@ def _features(model, cfg, logmel, cache, seed: int, encoder: str) -> dict:
         feats[m] = {}
         for k, split in enumerate(("train", "val", "test")):
             ids = data.split_indices(split)
-            n = 2 if split == "train" else 1
-            x = extract_features(enc, data, ids, ev, modality=m, n_clips=n, train_aug=split == "train",
+            # one centred clip, no augmentation: the linear-evaluation augmentations flip frames, which
+            # turns digits into other shapes
+            x = extract_features(enc, data, ids, ev, modality=m, n_clips=1, train_aug=False,
                                  generator=make_generator(seed * 1009 + k), batch_size=64, desc=f"{m}/{split}")
             feats[m][split] = (x, data.labels[ids])
     return feats
@@ -176,7 +177,7 @@ def evaluate(run, cache: Path, out: Path, *, method: str = "ae", seed: int = 0, 
             clf.fit(x.reshape(-1, x.shape[-1]), np.repeat(y, x.shape[1]))
         svms[m] = clf
     res["late_fusion"] = late_fusion(svms, feats)
-    out_obj = {"method": baseline or method, "pretrained": baseline is None, "seed": seed, "encoder": encoder,
+    out_obj = {"size": size, "method": baseline or method, "pretrained": baseline is None, "seed": seed, "encoder": encoder,
                "run": None if baseline else str(run), "tasks": res, "chance": 10.0,
                "n": {s: int(len(feats["audio"][s][1])) for s in ("train", "val", "test")}, "wall_s": time.time() - t0}
     atomic_write_text(out, json.dumps(out_obj, indent=2, sort_keys=True) + "\n")
@@ -192,7 +193,12 @@ def run_benchmark(work, *, size: str = "small", methods=("ae", "xkd"), fsdd_root
     random-init baseline). Returns the evaluation records (also in ``work/evals/*.json``)."""
     if size not in SIZES:
         raise ValueError(f"AV-MNIST size must be one of {list(SIZES)}, got {size!r}")
+    from avlib.benchmarks import claim_work_dir
+    from avlib.profiles import active_profile_name
+
     work = Path(work)
+    claim_work_dir(work, {"benchmark": "avmnist", "size": size, "methods": list(methods),
+                          "profile": profile or active_profile_name(), **SIZES[size]})
     cache = build_data(work, size=size, fsdd_root=fsdd_root, progress=progress)
     records = []
     records.append(evaluate("inputs", cache, work / "evals" / "inputs.json", method=methods[0], size=size,

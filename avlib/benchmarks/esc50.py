@@ -40,6 +40,7 @@ SIZES = {
     "full": {"esc10": False, "epochs": 40, "warmup_epochs": 4, "batch_size": 32, "test_clips": 3},
 }
 CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+MAX_ITER = 5000
 
 
 def build_cache_for(work: Path, *, size: str, root=None, progress: bool = True) -> Path:
@@ -90,12 +91,17 @@ def fold_accuracy(x: np.ndarray, y: np.ndarray, fold: np.ndarray, k: int, *, Cs=
     x = x if x.ndim == 3 else x[:, None]
     val_fold = k % 5 + 1
     tr, va, te = (fold != k) & (fold != val_fold), fold == val_fold, fold == k
-    flat = x[(fold != k)].reshape(-1, x.shape[-1])
-    mu, sd = flat.mean(0), flat.std(0) + 1e-6
-    z = (x - mu) / sd
-    sel = linear_svm((z[tr], y[tr]), (z[va], y[va]), (z[te], y[te]), Cs=Cs, select_on="val", seed=seed)
-    clf = LinearSVC(C=sel["best_C"], max_iter=5000, random_state=seed)
+
+    def standardise(rows):
+        flat = x[rows].reshape(-1, x.shape[-1])
+        return (x - flat.mean(0)) / (flat.std(0) + 1e-6)
+
+    z = standardise(tr)  # selecting C: statistics of the three fitting folds only
+    sel = linear_svm((z[tr], y[tr]), (z[va], y[va]), (z[te], y[te]), Cs=Cs, select_on="val", seed=seed,
+                     max_iter=MAX_ITER)
     train = fold != k
+    z = standardise(train)  # the final fit: statistics of its four training folds
+    clf = LinearSVC(C=sel["best_C"], max_iter=MAX_ITER, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(z[train].reshape(-1, z.shape[-1]), np.repeat(y[train], z.shape[1]))
@@ -142,7 +148,12 @@ def run_benchmark(work, *, size: str = "small", root=None, seed: int = 0, profil
 
     if size not in SIZES:
         raise ValueError(f"ESC-50 size must be one of {list(SIZES)}, got {size!r}")
+    from avlib.benchmarks import claim_work_dir
+    from avlib.profiles import active_profile_name
+
     work = Path(work)
+    claim_work_dir(work, {"benchmark": "esc50", "size": size, "seed": seed,
+                          "profile": profile or active_profile_name(), **SIZES[size]})
     cache = build_cache_for(work, size=size, root=root, progress=progress)
     data = load_cache(cache)
     y = data.labels
@@ -157,7 +168,7 @@ def run_benchmark(work, *, size: str = "small", root=None, seed: int = 0, profil
         from avlib.methods import logmel_from_config
         x = logmel_stats(np.asarray(data.audio), logmel_from_config(cfg))
         base = {"method": "logmel_stats", "folds": [fold_accuracy(x, y, fold, k, seed=seed) for k in range(1, 6)],
-                "feature_dim": int(x.shape[1]), "n_classes": int(len(np.unique(y)))}
+                "feature_dim": int(x.shape[1]), "n_classes": int(len(np.unique(y))), "size": size}
         atomic_write_text(base_file, json.dumps(base, indent=2, sort_keys=True) + "\n")
     records.append(base)
     folds = []
@@ -173,7 +184,7 @@ def run_benchmark(work, *, size: str = "small", root=None, seed: int = 0, profil
         x = _mae_features(run, cache, SIZES[size]["test_clips"], seed)
         rec = fold_accuracy(x, y, fold, k, seed=seed)
         rec.update({"pretrain_clips": int((fold != k).sum()), "wall_s": round(time.time() - t0, 1),
-                    "feature_dim": int(x.shape[-1])})
+                    "feature_dim": int(x.shape[-1]), "size": size})
         atomic_write_text(f, json.dumps(rec, indent=2, sort_keys=True) + "\n")
         log.info("ESC-50 fold %d: audio MAE %.1f %% (baseline %.1f %%)", k, rec["test"], base["folds"][k - 1]["test"])
         folds.append(rec)

@@ -117,7 +117,8 @@ def write_dataset(out_dir, *, fsdd_root=None, seconds: float = 2.0, fps: int = 8
         for split, n in max_per_split.items():
             sub = pairs[pairs["split"] == split]
             per = max(1, int(n) // 10)
-            keep.append(sub.groupby("label").head(per))
+            # a seeded draw per digit across the split's speakers (file order would take one speaker)
+            keep.append(sub.groupby("label").sample(n=per, random_state=seed))
         pairs = pd.concat(keep).sort_index()
     rng = np.random.default_rng(seed)
     n_frames, n_samples = int(round(seconds * fps)), int(round(seconds * sample_rate))

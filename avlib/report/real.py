@@ -22,6 +22,13 @@ from .tables import fmt_ms, mean_std, write_outputs  # noqa: E402
 __all__ = ["run_real_avmnist"]
 
 
+def _check_size(sizes: set, size: str, artifact_id: str, ev) -> None:
+    """The page's size label must be what the evaluation files were computed at."""
+    if len(sizes) != 1 or size not in sizes:
+        raise ValueError(f"{artifact_id}: evaluation files in {ev} are from size(s) {sorted(map(str, sizes))}, "
+                         f"the page was asked for size {size!r}")
+
+
 def _grouped_bars(summary: pd.DataFrame, columns: dict, title: str, chance: float | None):
     rows = list(dict.fromkeys(summary["row"]))
     fig, ax = plt.subplots(figsize=(1.9 * len(columns) + 3, 3.6))
@@ -49,18 +56,20 @@ def run_real_avmnist(*, evals_dir: str, rows: dict, columns: dict, title: str, c
     seed's file ``<prefix>_s<seed>.json`` (or ``<prefix>.json``) is read; a row without any is an error."""
     t0 = time.time()
     ev, out = resolve(evals_dir, root), resolve(out_dir, root)
-    recs = []
+    recs, sizes = [], set()
     for key, label in rows.items():
         files = sorted(ev.glob(f"{key}_s*.json")) or sorted(ev.glob(f"{key}.json"))
         if not files:
             raise FileNotFoundError(f"{artifact_id}: no evaluation {ev}/{key}_s*.json (run the benchmark first)")
         for f in files:
             r = json.loads(f.read_text())
+            sizes.add(r.get("size"))
             for task in columns:
                 recs.append({"row": label, "key": key, "seed": r["seed"], "column": task, "split": "test",
                              "value": r["tasks"][task]["test"], "val": r["tasks"][task]["val"],
                              "n_train": r["n"]["train"], "n_test": r["n"]["test"]})
     tidy = pd.DataFrame(recs)
+    _check_size(sizes, size, artifact_id, ev)
     summ = []
     for (label, task), g in tidy.groupby(["row", "column"], sort=False):
         m, s, n = mean_std(g["value"])
@@ -97,13 +106,15 @@ def run_real_esc50_linear(*, evals_dir: str, title: str, caption: str, out_dir: 
     base_file = ev / "baseline.json"
     if not base_file.is_file():
         raise FileNotFoundError(f"{artifact_id}: no {base_file} (run the benchmark first)")
-    base = {r["fold"]: r for r in json.loads(base_file.read_text())["folds"]}
+    base_rec = json.loads(base_file.read_text())
+    base = {r["fold"]: r for r in base_rec["folds"]}
     mae = {}
     for k in range(1, 6):
         f = ev / f"mae_fold{k}.json"
         if not f.is_file():
             raise FileNotFoundError(f"{artifact_id}: no {f}; every fold must finish (the benchmark resumes)")
         mae[k] = json.loads(f.read_text())
+    _check_size({base_rec.get("size")} | {r.get("size") for r in mae.values()}, size, artifact_id, ev)
     rows = [{"fold": k, "method": m, "test": r[k]["test"], "best_C": r[k]["best_C"], "val_fold": r[k]["val_fold"],
              "n_train": r[k]["n_train"], "n_test": r[k]["n_test"]}
             for k in range(1, 6) for m, r in (("log-mel statistics + linear", base), ("audio MAE (L_recon^a) + linear", mae))]
@@ -120,7 +131,7 @@ def run_real_esc50_linear(*, evals_dir: str, title: str, caption: str, out_dir: 
     ma, sa, _ = mean_std([base[k]["test"] for k in range(1, 6)])
     mb, sb, _ = mean_std([mae[k]["test"] for k in range(1, 6)])
     md.append(f"| **mean ± std over folds** | **{ma:.1f} ± {sa:.1f}** | **{mb:.1f} ± {sb:.1f}** | {mb - ma:+.1f} |")
-    n_classes = json.loads(base_file.read_text())["n_classes"]
+    n_classes = base_rec["n_classes"]
     metrics.update({"mean/logmel_stats": ma, "std/logmel_stats": sa, "mean/audio_mae": mb, "std/audio_mae": sb,
                     "n_classes": n_classes, "chance": 100.0 / n_classes})
     md += ["", f"Chance is {metrics['chance']:.0f} %. Each round's audio MAE saw only that round's four training "
