@@ -29,6 +29,8 @@ def fmt_diff(x: float, sign: bool = True) -> str:
     5 points both stay readable); 'n/a' when not finite."""
     if not math.isfinite(x):
         return "n/a"
+    if abs(x) < 1e-9:  # equal means up to float rounding (e.g. -3.55e-15) read as 0
+        x = 0.0
     return f"{x:+.3g}" if sign else f"{x:.3g}"
 
 
