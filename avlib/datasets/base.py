@@ -24,7 +24,7 @@ import pandas as pd
 from avlib.data.manifest import Manifest
 
 __all__ = ["DatasetInfo", "Loaded", "MediaIndex", "AnnotationError", "real_data_root", "read_lines",
-           "class_index", "finish", "VIDEO_EXTS", "AUDIO_EXTS"]
+           "class_index", "read_table", "finish", "VIDEO_EXTS", "AUDIO_EXTS"]
 
 SPLIT_ORDER = ("train", "val", "test", "eval", "unused")
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".webm", ".flv", ".mov", ".m4v")
@@ -107,6 +107,18 @@ def read_lines(path: Path) -> list[str]:
         raise AnnotationError(f"annotation file not found: {path}")
     text = path.read_text(encoding="utf-8-sig", errors="strict")
     return [ln.strip() for ln in text.splitlines() if ln.strip()]
+
+
+def read_table(path: Path, required, what: str) -> pd.DataFrame:
+    """A CSV with a header, every cell as text; a missing file or required column raises naming both."""
+    path = Path(path)
+    if not path.is_file():
+        raise AnnotationError(f"{what} not found: {path}")
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise AnnotationError(f"{path}: missing column(s) {missing}; has {list(df.columns)}")
+    return df
 
 
 def class_index(names) -> dict[str, int]:

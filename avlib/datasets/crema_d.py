@@ -13,9 +13,8 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from .base import AUDIO_EXTS, VIDEO_EXTS, AnnotationError, DatasetInfo, Loaded, MediaIndex, finish, real_data_root
+from .base import AUDIO_EXTS, VIDEO_EXTS, AnnotationError, DatasetInfo, Loaded, MediaIndex, finish, read_table, real_data_root
 
 INFO = DatasetInfo(
     name="crema_d", title="CREMA-D", modalities=("video", "audio"), multilabel=False,
@@ -53,9 +52,7 @@ def load(root=None, *, annotations=None) -> Loaded:
     path = next((c for c in candidates if c.is_file()), None)
     if path is None:
         raise AnnotationError(f"CREMA-D clip list not found: {' or '.join(map(str, candidates))}")
-    names = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if "Filename" not in names.columns:
-        raise AnnotationError(f"{path}: no 'Filename' column; has {list(names.columns)}")
+    names = read_table(path, ("Filename",), "CREMA-D clip list")
     index = MediaIndex(root, INFO.exts)
     rows = []
     for name in names["Filename"].str.strip():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .base import AUDIO_EXTS, AnnotationError, DatasetInfo, Loaded, finish
+from .base import AUDIO_EXTS, AnnotationError, DatasetInfo, Loaded, finish, read_table
 
 INFO = DatasetInfo(
     name="fsd50k", title="FSD50K", modalities=("audio",), multilabel=True, exts=AUDIO_EXTS,
@@ -31,16 +31,6 @@ def read_vocabulary(gt: Path) -> list[str]:
     return df["label"].tolist()
 
 
-def _read(path: Path, cols) -> pd.DataFrame:
-    if not path.is_file():
-        raise AnnotationError(f"FSD50K ground truth not found: {path}")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise AnnotationError(f"{path}: missing column(s) {missing}; has {list(df.columns)}")
-    return df
-
-
 def load(root=None, *, annotations=None) -> Loaded:
     """Rows of ``train``, ``val`` (from dev.csv) and ``eval``; ``label`` = ';'-joined vocabulary indices."""
     if annotations is None:
@@ -53,7 +43,7 @@ def load(root=None, *, annotations=None) -> Loaded:
     rows = []
     parts = [(gt / "dev.csv", "FSD50K.dev_audio", None), (gt / "eval.csv", "FSD50K.eval_audio", "eval")]
     for path, folder, split in parts:
-        df = _read(path, ("fname", "labels") + (("split",) if split is None else ()))
+        df = read_table(path, ("fname", "labels") + (("split",) if split is None else ()), "FSD50K ground truth")
         for i, rec in enumerate(df.to_dict("records")):
             names = [x for x in rec["labels"].split(",") if x]
             unknown = [x for x in names if x not in index]

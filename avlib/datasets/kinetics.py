@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .base import AnnotationError, DatasetInfo, Loaded, VIDEO_EXTS, default_annotations, finish
+from .base import AnnotationError, DatasetInfo, Loaded, VIDEO_EXTS, default_annotations, finish, read_table
 
 INFO = DatasetInfo(
     name="kinetics400", title="Kinetics-400", modalities=("video", "audio"), multilabel=False,
@@ -46,13 +46,7 @@ def clip_name(youtube_id: str, start, end) -> str:
 
 
 def read_csv(path: Path) -> pd.DataFrame:
-    if not Path(path).is_file():
-        raise AnnotationError(f"Kinetics CSV not found: {path}")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in REQUIRED if c not in df.columns]
-    if missing:
-        raise AnnotationError(f"{path}: missing column(s) {missing}; has {list(df.columns)}")
-    return df
+    return read_table(path, REQUIRED, "Kinetics CSV")
 
 
 def load(root=None, *, version: int = 400, splits=None, annotations=None,
