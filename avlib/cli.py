@@ -185,20 +185,23 @@ def cmd_pretrain(a) -> int:
 
 def cmd_evaluate(a) -> int:
     from avlib.eval.protocol import evaluate_run
-    from avlib.profiles import ablation_section, load_profile
+    from avlib.profiles import ablation_section, load_profile, xdc_section
 
     prof = load_profile(a.profile)
     ev = prof["eval"]
     tasks = ev["tasks"]
-    if a.task_set == "ablation":
+    if a.task_set != "all":
         if a.tasks:
             raise SystemExit("evaluate: give --tasks or --task-set, not both")
-        tasks = {k: tasks[k] for k in ablation_section(prof).get("tasks", [])}
+        section = ablation_section(prof) if a.task_set == "ablation" else xdc_section(prof)
+        tasks = {k: tasks[k] for k in section.get("tasks", [])}
     if a.tasks:
         unknown = set(a.tasks) - set(tasks)
         if unknown:
             raise SystemExit(f"evaluate: unknown task(s) {sorted(unknown)}; profile has {sorted(tasks)}")
         tasks = {k: tasks[k] for k in a.tasks}
+    if a.protocol:
+        tasks = {k: {**t, "protocol": a.protocol} for k, t in tasks.items()}
     res = evaluate_run(a.run, tasks, encoder=a.encoder or ev.get("encoder", "teacher"),
                        svm_cs=ev.get("svm_cs"), select_on=a.select_on or ev.get("select_on", "val"),
                        probe=ev.get("probe"), batch_size=ev.get("batch_size", 64))
@@ -286,8 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--profile")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.epochs=2")
     t.add_argument("--fresh", action="store_true", help="discard an existing checkpoint instead of resuming")
-    t.add_argument("--schedule", choices=["main", "ablation"], default="main",
-                   help="ablation: apply the profile's ablation.pretrain overrides (shorter analysis schedule)")
+    t.add_argument("--schedule", choices=["main", "ablation", "xdc"], default="main",
+                   help="ablation: apply the profile's ablation.pretrain overrides (shorter analysis schedule); "
+                        "xdc: the profile's xdc.pretrain (XDC rounds), under the run file")
     t.set_defaults(func=cmd_pretrain)
 
     e = sub.add_parser("evaluate", help="frozen-feature evaluation of a run")
@@ -295,8 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True)
     e.add_argument("--profile")
     e.add_argument("--tasks", nargs="*")
-    e.add_argument("--task-set", choices=["all", "ablation"], default="all",
-                   help="ablation: only the profile's ablation.tasks (the supplement's analysis tasks)")
+    e.add_argument("--task-set", choices=["all", "ablation", "xdc"], default="all",
+                   help="ablation: only the profile's ablation.tasks (the supplement's analysis tasks); "
+                        "xdc: the profile's xdc.tasks")
+    e.add_argument("--protocol", choices=["svm", "fc"],
+                   help="override every task's protocol (XDC Table 4 'fc': a linear layer on frozen features)")
     e.add_argument("--encoder", choices=["teacher", "student"])
     e.add_argument("--select-on", choices=["val", "test"])
     e.set_defaults(func=cmd_evaluate)

@@ -7,9 +7,10 @@ from avlib.config import (ConfigError, PretrainConfig, apply_overrides, deep_mer
                           read_yaml)
 from avlib.paths import resolve
 
-PROFILE_SECTIONS = ("data", "cache", "pretrain", "ablation", "eval", "finetune", "benchmark")
-SCHEDULES = ("main", "ablation")
+PROFILE_SECTIONS = ("data", "cache", "pretrain", "ablation", "xdc", "eval", "finetune", "benchmark")
+SCHEDULES = ("main", "ablation", "xdc")
 ABLATION_KEYS = {"pretrain", "tasks"}
+XDC_KEYS = {"pretrain", "tasks"}
 
 
 def active_profile_name(root: str | Path | None = None) -> str:
@@ -58,6 +59,23 @@ def ablation_section(prof: dict) -> dict:
     return ab
 
 
+def xdc_section(prof: dict) -> dict:
+    """The profile's ``xdc`` section: ``pretrain`` (overrides on top of ``pretrain`` for every XDC run:
+    clusters, rounds, epochs per round, SGD recipe) and ``tasks`` (the downstream tasks of the XDC tables;
+    the paper reports UCF101, HMDB51 and ESC50)."""
+    where = f"params/profiles/{prof.get('name', '?')}.yaml: xdc"
+    sec = prof.get("xdc")
+    if sec is None:
+        raise ConfigError(f"{where}: missing (needed for --schedule xdc / --task-set xdc)")
+    unknown = sorted(set(sec) - XDC_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(XDC_KEYS)}")
+    missing = sorted(set(sec.get("tasks", [])) - set(prof.get("eval", {}).get("tasks", {})))
+    if missing:
+        raise ConfigError(f"{where}.tasks: {missing} are not tasks of eval.tasks")
+    return sec
+
+
 def apply_scale(merged: dict, scale: dict, where: str = "scale") -> dict:
     """Multiply profile values by factors: ``{"views.local_video_frames": 2}`` doubles whatever the
     profile sets. Run files use it for ablations defined *relative* to the profile's default (Supp.
@@ -91,14 +109,18 @@ def apply_scale(merged: dict, scale: dict, where: str = "scale") -> dict:
 def load_pretrain_config(run_file: str | Path, *, profile: str | None = None, seed: int | None = None,
                          overrides: list[str] | None = None, root: str | Path | None = None,
                          schedule: str = "main") -> PretrainConfig:
-    """Profile ``pretrain`` section <- run file <- (``schedule="ablation"``: the profile's
-    ``ablation.pretrain``) <- ``--set`` overrides, built strictly."""
+    """Profile ``pretrain`` section <- (``schedule="xdc"``: the profile's ``xdc.pretrain``) <- run file <-
+    (``schedule="ablation"``: the profile's ``ablation.pretrain``) <- ``--set`` overrides, built strictly.
+    The XDC section comes *before* the run file, so a run file can sweep what it sets (``xdc.k``)."""
     if schedule not in SCHEDULES:
         raise ConfigError(f"unknown schedule {schedule!r}; available: {list(SCHEDULES)}")
     prof = load_profile(profile, root)
     run = read_yaml(resolve(run_file, root))
     scale = run.pop("scale", None) or {}
-    merged = deep_merge(prof.get("pretrain", {}), run)
+    base = prof.get("pretrain", {})
+    if schedule == "xdc":
+        base = deep_merge(base, xdc_section(prof).get("pretrain", {}))
+    merged = deep_merge(base, run)
     merged = apply_scale(merged, scale, where=f"{run_file}: scale")
     if schedule == "ablation":
         merged = deep_merge(merged, ablation_section(prof).get("pretrain", {}))

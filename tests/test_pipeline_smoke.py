@@ -1,6 +1,7 @@
 """The whole DVC DAG at the `smoke` profile, in a copy of the repository: data -> cache -> pretrain(_ablation)@*
--> eval(_ablation)@* / finetune@* -> every table, figure and page notebook; then a second `dvc repro` is a
-no-op and a table param change re-runs only the table."""
+-> eval(_ablation)@* / finetune@* -> every table, figure and page notebook, and the XDC pipeline
+(xdc/dvc.yaml) on the same caches; then a second `dvc repro` is a no-op and a table param change re-runs
+only the table."""
 import os
 import re
 import shutil
@@ -35,7 +36,7 @@ def _dvc(args, cwd, env):
 @pytest.mark.slow
 def test_smoke_dag_end_to_end(tmp_path):
     repo = tmp_path / "repo"
-    keep = ["avlib", "params", "notebooks", "dvc.yaml", ".dvc", ".dvcignore", "pyproject.toml"]
+    keep = ["avlib", "params", "notebooks", "dvc.yaml", "xdc", ".dvc", ".dvcignore", "pyproject.toml"]
     repo.mkdir()
     for k in keep:
         src = ROOT / k
@@ -49,7 +50,8 @@ def test_smoke_dag_end_to_end(tmp_path):
     # Every notebook still runs; with one seed their claims read 'cannot resolve' (no spread).
     import yaml
 
-    for f in [repo / "params/index.yaml", repo / "dvc.yaml", *sorted((repo / "params").glob("xkd_*.yaml"))]:
+    for f in [repo / "params/index.yaml", repo / "dvc.yaml", repo / "params/xdc_index.yaml", repo / "xdc/dvc.yaml",
+              *sorted((repo / "params").glob("xkd_*.yaml")), *sorted((repo / "params").glob("xdc_*.yaml"))]:
         head = "".join(line for line in f.read_text().splitlines(keepends=True) if line.startswith("#"))
         f.write_text(head + yaml.safe_dump(_one_seed(yaml.safe_load(f.read_text())), sort_keys=False))
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
@@ -59,6 +61,10 @@ def test_smoke_dag_end_to_end(tmp_path):
     index = yaml.safe_load((repo / "params/index.yaml").read_text())
     artifacts = [a for group in ("tables", "figures", "pages") for a in index.get(group, {})]
     assert len(artifacts) >= 28, artifacts  # every XKD table and figure ran its notebook at smoke
+    xdc = yaml.safe_load((repo / "params/xdc_index.yaml").read_text())
+    xdc_artifacts = [a for group in ("xdc_tables", "xdc_figures", "xdc_pages") for a in xdc.get(group, {})]
+    assert len(xdc_artifacts) == 7, xdc_artifacts  # every XDC table and figure, and the claims page
+    artifacts += xdc_artifacts
     for aid in artifacts:  # DESIGN section 6 files of every artifact
         for f in ("table.md", "table.csv", "metrics.json", "fig.png", "fig_data.csv", "provenance.json",
                   "executed.ipynb"):

@@ -6,7 +6,10 @@ cluster assignments* (the rounds live in :mod:`avlib.train.xdc_rounds`):
 * ``sdc``: each encoder predicts the clusters of its own features (DeepCluster per modality);
 * ``mdc``: each encoder has two heads, predicting its own and the other modality's clusters;
 * ``cdc``: both encoders predict the clusters of ``cat(l2norm(f_v), l2norm(f_a))``;
-* ``xdc``: the video encoder predicts the audio clusters and vice versa (plain cross-entropy).
+* ``xdc``: the video encoder predicts the audio clusters and vice versa (plain cross-entropy);
+* ``supervised``: the paper's *Superv* baseline, both encoders trained on the pretraining set's labels
+  (``k`` becomes the number of classes; one round of the same train-until-val-plateau loop). The *Scratch*
+  baseline is any variant with ``rounds: 0`` (the random initialisation, saved as a run).
 
 Encoders: the paper's R(2+1)D-18 / 2-D ResNet-18 (``backbone: cnn``) or the ViT encoders of the
 foundation (``backbone: vit``; the CPU profiles use them). The classification heads are linear and are
@@ -33,6 +36,7 @@ TARGETS = {
     "mdc": {"video": ("video", "audio"), "audio": ("audio", "video")},
     "cdc": {"video": ("joint",), "audio": ("joint",)},
     "xdc": {"video": ("audio",), "audio": ("video",)},
+    "supervised": {"video": ("labels",), "audio": ("labels",)},
 }
 # the clusterings each variant computes every round
 SOURCES = {v: tuple(sorted({s for t in heads.values() for s in t})) for v, heads in TARGETS.items()}
@@ -42,14 +46,15 @@ SOURCES = {v: tuple(sorted({s for t in heads.values() for s in t})) for v, heads
 class XDCConfig:
     """XDC recipe (paper Section 3.3 and Supp. Table 10, scaled by profile)."""
 
-    variant: Literal["sdc", "mdc", "cdc", "xdc"] = "xdc"
+    variant: Literal["sdc", "mdc", "cdc", "xdc", "supervised"] = "xdc"
     backbone: Literal["vit", "cnn"] = "vit"
     k: int = 64                    # k-means clusters (Table 2 sweeps 64..1024)
     pca_dim: int = 0               # 0: no PCA before k-means (XDC does not say; DeepCluster whitens to 256)
     l2norm: bool = True            # L2-normalise features before k-means (CDC: each modality, then concatenated)
     kmeans_iters: int = 20
-    rounds: int = 3                # clustering rounds (the paper does not report how many)
+    rounds: int = 3                # clustering rounds (the paper does not report how many); 0 = Scratch
     max_epochs: int = 10           # per round; a round ends earlier when the pseudo-label val loss saturates
+    epoch_clips: int = 0           # clips per epoch ("epoch size", Supp. Table 9: 1M on Kinetics); 0 = the training set
     patience: int = 3              # "saturates": the val loss increased in this many consecutive epochs (Table 9)
     val_fraction: float = 0.1      # clips held out to measure the pseudo-label validation loss
     lr: float = 0.01               # SGD, Supp. Table 10
@@ -90,6 +95,8 @@ class XDC(nn.Module):
         super().__init__()
         if cfg.xdc.k < 2:
             raise ValueError(f"xdc.k must be >= 2, got {cfg.xdc.k}")
+        if cfg.xdc.rounds < 0:
+            raise ValueError(f"xdc.rounds must be >= 0 (0 = Scratch), got {cfg.xdc.rounds}")
         self.cfg = cfg
         self.variant = cfg.xdc.variant
         self.encoders = _encoders(cfg, audio_frames)

@@ -92,7 +92,7 @@ def line_figure(plot: pd.DataFrame, *, xlabel: str, title: str):
 def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement: str, rows: dict, tasks: dict,
                        claims: list, evals_dir: str = "evals/ablation", runs_dir: str = "runs/ablation",
                        reference: str | None = None, out_dir: str | None = None, figure: dict | None = None,
-                       root: str | None = None) -> Result:
+                       evaluated: str | None = None, root: str | None = None) -> Result:
     """Measured vs paper for a set of pretraining configurations, with directional claims.
 
     Args:
@@ -103,6 +103,8 @@ def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement:
             Each claim is judged per task on the difference of seed means (spread: its standard error), or
             with ``paired: true`` on the per-seed differences (two encoders of the same runs).
         figure: ``None`` (bars per task and row) or ``{kind: line, xlabel: ...}`` (rows need ``x``).
+        evaluated: what the *(ours)* columns evaluate, for methods without teacher/student encoders (XDC:
+            ``"the frozen encoders"``); by default the table names the evaluated encoder per row.
     Writes ``table.md``, ``table.csv``, ``metrics.json`` (with the claims), ``fig.png``, ``fig_data.csv`` and
     ``provenance.json`` to ``out_dir`` (default ``results/<artifact_id>``).
     """
@@ -122,7 +124,9 @@ def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement:
 
     chance = {t: float(tidy[tidy.task == t]["chance"].mean()) for t in tasks}
     xs = {key: _x_value(row, rn_dir) for key, row in rows.items()}
-    header = ["Setting", "encoder"] + [f"{tasks[t]} (paper)" for t in tasks] + [f"{tasks[t]} (ours)" for t in tasks]
+    enc_col = evaluated is None
+    header = (["Setting"] + (["encoder"] if enc_col else []) + [f"{tasks[t]} (paper)" for t in tasks]
+              + [f"{tasks[t]} (ours)" for t in tasks])
     md_rows, metrics, plot = [], {}, []
     for key, row in rows.items():
         paper_cells, our_cells = [], []
@@ -136,12 +140,12 @@ def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement:
                          "series": row.get("series", ""),
                          "mean": m, "std": s, "paper": pv, "chance": chance[t]})
         enc = sorted(tidy[tidy.row == key]["encoder"].unique())
-        md_rows.append([row.get("label", key), "/".join(enc)] + paper_cells + our_cells)
+        md_rows.append([row.get("label", key)] + (["/".join(enc)] if enc_col else []) + paper_cells + our_cells)
     quoted = [r for r in dict.fromkeys(ref["row"]) if r not in rows]  # paper columns not run here
     for r in quoted:
         cells = [f"{_paper_value(ref, r, t):.1f}" if np.isfinite(_paper_value(ref, r, t)) else "—" for t in tasks]
-        md_rows.append([f"{r} (paper only, not run)", ""] + cells + ["" for _ in tasks])
-    md_rows.append(["chance level", ""] + ["" for _ in tasks] + [f"{chance[t]:.1f}" for t in tasks])
+        md_rows.append([f"{r} (paper only, not run)"] + ([""] if enc_col else []) + cells + ["" for _ in tasks])
+    md_rows.append(["chance level"] + ([""] if enc_col else []) + ["" for _ in tasks] + [f"{chance[t]:.1f}" for t in tasks])
 
     judged = []
     for c in claims:
@@ -158,7 +162,8 @@ def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement:
     stage_times = _stage_times(all_runs, ev_dir, rn_dir)
     md = [f"# {title} (profile `{profile}`)", "", caption.strip(), "",
           f"*(paper)* columns quote the paper (— where it has no such row or column); *(ours)* columns are "
-          f"measured here, linear evaluation of the encoder named in the second column, mean ± std over seeds "
+          f"measured here, linear evaluation of {'the encoder named in the second column' if enc_col else evaluated}, "
+          f"mean ± std over seeds "
           f"{seeds}; the last row is the chance level. Claims use the difference of seed means (spread: its "
           f"standard error; the paired per-seed difference where a claim compares two encoders of the same runs).",
           "", markdown_table(header, md_rows), ""]

@@ -47,6 +47,7 @@ def _measure(ours: dict, tasks: dict, linear_tasks: dict, ev_dir: Path, ft_dir: 
 def run_sota_table(*, artifact_id: str, title: str, caption: str, statement: str, tasks: dict, ours: dict,
                    claims: list, paper_xkd_row: str, linear_tasks: dict | None = None, evals_dir: str = "evals",
                    finetunes_dir: str = "finetunes", reference: str | None = None, out_dir: str | None = None,
+                   column_names: dict | None = None, data_label: str = "avsynth (pretrain role)", paper_label: str = "XKD",
                    root: str | None = None) -> Result:
     """Quoted prior work + our measured rows.
 
@@ -59,6 +60,10 @@ def run_sota_table(*, artifact_id: str, title: str, caption: str, statement: str
             or ``{better, worse, protocol}`` (row vs row), each with an optional ``text``.
         paper_xkd_row: the reference row drawn beside our rows in the figure unless a row names its own.
         linear_tasks: our task -> the evaluation task that holds its linear number (Table 8: ks -> ks_av).
+        column_names: the protocol columns' names (default ``{"Lin.": "Lin.", "FT.": "FT."}``; XDC Table 4
+            calls them ``fc`` and ``all``).
+        data_label: the "Pretraining data" cell of our rows (a row's own ``data`` wins).
+        paper_label: the method the paper rows of the figure belong to.
     """
     t0 = time.time()
     ev_dir, ft_dir = resolve(evals_dir, root), resolve(finetunes_dir, root)
@@ -69,7 +74,8 @@ def run_sota_table(*, artifact_id: str, title: str, caption: str, statement: str
     tidy = _measure(ours, tasks, linear_tasks or {}, ev_dir, ft_dir)
     protocols = [p for p in ("Lin.", "FT.") if p in set(ref.column)]
     cols = [(t, p) for t in tasks for p in protocols]
-    header = ["Method", "Pretraining data", "source"] + [f"{tasks[t]} {p}" for t, p in cols]
+    names = {"Lin.": "Lin.", "FT.": "FT.", **(column_names or {})}
+    header = ["Method", "Pretraining data", "source"] + [f"{tasks[t]} {names[p]}" for t, p in cols]
     md_rows = []
     for row, d in ref[ref.task.isin(list(tasks))].groupby("row", sort=False):
         cells = []
@@ -94,11 +100,11 @@ def run_sota_table(*, artifact_id: str, title: str, caption: str, statement: str
                 prow = spec.get("paper_row", paper_xkd_row)
                 pv = ref[(ref.row == prow) & (ref.task == t) & (ref.column == p)]["paper_value"]
                 ch = tidy[(tidy.task == t) & tidy.chance.notna()]["chance"]
-                plot.append({"task": tasks[t], "method": f"{spec.get('label', key).replace(' (ours)', '')} {p}",
+                plot.append({"task": tasks[t], "method": f"{spec.get('label', key).replace(' (ours)', '')} {names[p]}",
                              "mean": m, "std": s,
                              "paper": float(pv.iloc[0]) if len(pv) else float("nan"),
                              "chance": float(ch.mean()) if len(ch) else float("nan")})
-        md_rows.append([f"**{spec.get('label', key)}**", "avsynth (pretrain role)", f"measured (profile {profile})"]
+        md_rows.append([f"**{spec.get('label', key)}**", spec.get("data", data_label), f"measured (profile {profile})"]
                        + cells)
 
     judged = []
@@ -126,6 +132,6 @@ def run_sota_table(*, artifact_id: str, title: str, caption: str, statement: str
     if judged:
         md += _claims_block(statement, overall, counts, judged)
     return _finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=judged, plot=plot,
-                             title=f"{title} (profile {profile}): ours vs the paper's XKD ({paper_xkd_row})",
+                             title=f"{title} (profile {profile}): ours vs the paper's {paper_label} ({paper_xkd_row})",
                              profile=profile, started=t0, root=root,
                              extra={"artifact": artifact_id, "ours": ours, "paper_xkd_row": paper_xkd_row})

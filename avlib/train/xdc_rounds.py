@@ -14,13 +14,19 @@ Each round (XDC Section 3.3; DeepCluster's recipe where XDC is silent, reference
    ``max_epochs``; the last weights are kept.
 
 Logged per epoch (``metrics.jsonl``): train and validation pseudo-label loss, and per round the cluster
-sizes and, when the cache has labels (avsynth), the NMI and purity of each clustering w.r.t. them.
+sizes and, when the cache has labels (avsynth), the NMI and purity of each clustering w.r.t. them. The last
+round's clusterings are kept in ``clusters.npz`` (clip ids, assignments per clustering, labels) for the
+cluster tables (XDC Tables 5/6).
+
+Baselines through the same loop: ``variant: supervised`` replaces the clustering by the pretraining set's
+labels (*Superv*); ``rounds: 0`` saves the random initialisation (*Scratch*).
 Checkpoints (atomic) after every epoch with the round's assignments and RNG states; an interrupted run
 resumes at the next epoch. ``final.pt`` has the same layout as the XKD runner's, so evaluation and
 fine-tuning load XDC runs unchanged.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -44,7 +50,7 @@ from avlib.seed import make_generator, seed_everything
 
 log = logging.getLogger(__name__)
 
-__all__ = ["pretrain_xdc", "uniform_cluster_sample", "cluster_quality"]
+__all__ = ["pretrain_xdc", "uniform_cluster_sample", "cluster_quality", "load_clusters"]
 
 
 def uniform_cluster_sample(assign: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -91,10 +97,13 @@ def _l2(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def _cluster(feats: dict, cfg, seed: int) -> dict:
+def _cluster(feats: dict, cfg, seed: int, labels: np.ndarray | None = None) -> dict:
     x = cfg.xdc
     out = {}
     for src in SOURCES[x.variant]:
+        if src == "labels":  # the Superv baseline: the "clustering" is the annotation
+            out[src] = np.asarray(labels, dtype=np.int64)
+            continue
         f = np.concatenate([_l2(feats["video"]), _l2(feats["audio"])], 1) if src == "joint" else feats[src]
         _, assign = kmeans(f, x.k, niter=x.kmeans_iters, seed=seed, pca_dim=x.pca_dim or None,
                            l2norm=x.l2norm)
@@ -115,6 +124,30 @@ def _val_loss(model, data, ids, targets, ev, device, batch: int = 64) -> float:
     return total / max(n, 1)
 
 
+def _save_clusters(path: Path, ids: np.ndarray, targets: dict, labels: np.ndarray | None) -> None:
+    import io
+
+    buf = io.BytesIO()
+    arrays = {"ids": np.asarray(ids, np.int64), **{f"assign_{s}": a for s, a in targets.items()}}
+    if labels is not None:
+        arrays["labels"] = np.asarray(labels, np.int64)
+    np.savez(buf, **arrays)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def load_clusters(run_dir) -> dict:
+    """The last round's clusterings of an XDC run: ``ids`` (cache indices), ``assign`` (per clustering:
+    ``video``, ``audio``, ``joint`` or ``labels``) and ``labels`` (None when the cache has none)."""
+    path = Path(run_dir) / "clusters.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no clustering saved (a run with rounds: 0, or not finished)")
+    with np.load(path) as z:
+        return {"ids": z["ids"], "labels": z["labels"] if "labels" in z.files else None,
+                "assign": {f[len("assign_"):]: z[f] for f in z.files if f.startswith("assign_")}}
+
+
 def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = True) -> dict:
     """Train ``cfg`` (an :class:`avlib.methods.xdc.XDCPretrainConfig`) into ``out_dir``."""
     t0 = time.time()
@@ -133,10 +166,23 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
     ids = np.unique(np.concatenate([np.asarray(data.split_indices(s)) for s in splits]))
     if cfg.data.max_clips:
         ids = ids[: cfg.data.max_clips]
-    if cfg.data.fraction != 1.0:
-        raise ValueError(f"{cfg.name}: data.fraction is not supported by XDC rounds (use data.max_clips)")
-    if len(ids) < 2 * x.k:
-        raise ValueError(f"{cfg.name}: {len(ids)} clips are too few for k={x.k} clusters (need >= {2 * x.k})")
+    if not 0.0 < cfg.data.fraction <= 1.0:
+        raise ValueError(f"data.fraction must be in (0, 1], got {cfg.data.fraction}")
+    if cfg.data.fraction < 1.0:  # the same fixed subset (seed 0) as the step runner's, for every seed
+        keep = max(cfg.train.batch_size, int(round(len(ids) * cfg.data.fraction)))
+        ids = np.sort(np.random.default_rng(0).choice(ids, size=min(keep, len(ids)), replace=False))
+    labels = np.asarray(data.labels)[ids] if data.labels is not None and np.ndim(data.labels) == 1 else None
+    if x.variant == "supervised":
+        if labels is None:
+            raise ValueError(f"{cfg.name}: the supervised baseline needs single-label annotations; "
+                             f"cache {cfg.data.cache} has none")
+        n_cls = int(labels.max()) + 1
+        if x.k != n_cls:  # one output per class: k is the number of classes, whatever the profile says
+            log.info("%s: supervised baseline, k = %d classes (was %d)", cfg.name, n_cls, x.k)
+            cfg = dataclasses.replace(cfg, xdc=dataclasses.replace(x, k=n_cls))
+            x = cfg.xdc
+    if x.variant != "supervised" and len(ids) <= x.k:
+        raise ValueError(f"{cfg.name}: {len(ids)} clips are too few for k={x.k} clusters (need more than k)")
     perm = np.random.default_rng(seed).permutation(len(ids))
     n_val = max(cfg.train.batch_size, int(round(x.val_fraction * len(ids))))
     val_pos, train_pos = np.sort(perm[:n_val]), np.sort(perm[n_val:])
@@ -179,14 +225,15 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
                                 "torch_rng": torch.get_rng_state(), "config": to_dict(cfg), "config_hash": chash,
                                 "step": state["step"], "epoch": state["epoch"]}, out_dir / path_name)
 
-    labels = np.asarray(data.labels)[ids] if data.labels is not None and np.ndim(data.labels) == 1 else None
-    steps_per_epoch = max(1, len(train_pos) // cfg.train.batch_size)
+    if x.epoch_clips < 0:
+        raise ValueError(f"xdc.epoch_clips must be >= 0 (0 = the training set), got {x.epoch_clips}")
+    steps_per_epoch = max(1, (x.epoch_clips or len(train_pos)) // cfg.train.batch_size)
     while state["round"] < x.rounds:
         r = state["round"]
         if state["assign"] is None:  # a new round: cluster, reset the heads
             tc = time.time()
             feats = _features(model, data, ids, ev, device)
-            assign = _cluster(feats, cfg, seed=seed * 1000 + r)
+            assign = _cluster(feats, cfg, seed=seed * 1000 + r, labels=labels)
             state["assign"] = {s_: torch.from_numpy(a) for s_, a in assign.items()}  # tensors: weights_only checkpoints
             rec = {"round": r, "cluster_s": round(time.time() - tc, 2)}
             for src, a in assign.items():
@@ -225,7 +272,7 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
                 out["loss"].backward()
                 opt_body.step()
                 opt_head.step()
-                losses.append(float(out["loss"]))
+                losses.append(out["loss"].item())
                 state["step"] += 1
             val = _val_loss(model, data, ids[val_pos], {s: targets[s][val_pos] for s in srcs}, ev, device)
             # Supp. Table 9: stop once the validation loss has increased in `patience` consecutive epochs
@@ -238,10 +285,12 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
                           "consecutive_increases": state["bad"]})
         log.info("%s: round %d done after %d epochs (best pseudo-label val loss %.4f)", cfg.name, r,
                  state["epoch"], state["best"])
+        if r == x.rounds - 1:  # the last clustering, for the cluster tables (XDC Tables 5/6)
+            _save_clusters(out_dir / "clusters.npz", ids, targets, labels)
         state.update(round=r + 1, assign=None)
         opt_head = None
         save(checkpoint.LAST)
-    summary = {"name": cfg.name, "method": "xdc", "variant": x.variant, "rounds": x.rounds, "steps": state["step"],
+    summary = {"name": cfg.name, "method": "xdc", "variant": x.variant, "k": x.k, "rounds": x.rounds, "steps": state["step"],
                "clusters": state["history"], "wall_s": round(time.time() - t0, 1), "n_clips": int(len(ids))}
     checkpoint.atomic_save({"model": model.state_dict(), "config": to_dict(cfg), "config_hash": chash,
                             "step": state["step"], "summary": summary}, out_dir / "final.pt")

@@ -14,7 +14,8 @@ from avlib.train.xdc_rounds import cluster_quality, uniform_cluster_sample  # no
 
 
 def test_variants_heads_and_sources():
-    assert SOURCES == {"sdc": ("audio", "video"), "mdc": ("audio", "video"), "cdc": ("joint",), "xdc": ("audio", "video")}
+    assert SOURCES == {"sdc": ("audio", "video"), "mdc": ("audio", "video"), "cdc": ("joint",), "xdc": ("audio", "video"),
+                       "supervised": ("labels",)}
     assert TARGETS["xdc"] == {"video": ("audio",), "audio": ("video",)}   # each encoder: the other's clusters
     assert TARGETS["sdc"] == {"video": ("video",), "audio": ("audio",)}
 
@@ -115,3 +116,77 @@ def test_interrupted_round_resumes_to_the_same_weights(smoke_config, tmp_path, m
     full, part = read_jsonl(tmp_path / "full" / "metrics.jsonl"), read_jsonl(tmp_path / "part" / "metrics.jsonl")
     assert [r["event"] for r in part] == [r["event"] for r in full]          # no duplicated records
     assert [r.get("val_loss") for r in part] == [r.get("val_loss") for r in full]
+
+
+def test_rounds_save_the_last_clustering(smoke_config, tmp_path):
+    from avlib.data.cache import load_cache
+    from avlib.train.xdc_rounds import load_clusters, pretrain_xdc
+
+    cfg = smoke_config("xdc", **{"xdc.k": 3, "xdc.rounds": 2, "xdc.max_epochs": 1, "data.fraction": 0.5})
+    s = pretrain_xdc(cfg, tmp_path, show_progress=False)
+    c = load_clusters(tmp_path)
+    data = load_cache(cfg.data.cache)
+    n = len(data.split_indices("train"))
+    assert len(c["ids"]) == s["n_clips"] == max(cfg.train.batch_size, round(0.5 * n))   # data.fraction subset
+    assert sorted(c["assign"]) == ["audio", "video"] and all(len(a) == len(c["ids"]) for a in c["assign"].values())
+    np.testing.assert_array_equal(c["labels"], np.asarray(data.labels)[c["ids"]])
+    # the saved clustering is the last round's: its quality is what the log reports for round 1
+    from avlib.log import read_jsonl
+
+    last = [r for r in read_jsonl(tmp_path / "metrics.jsonl") if r.get("event") == "cluster"][-1]
+    assert last["round"] == 1
+    assert cluster_quality(c["assign"]["video"], c["labels"])["purity"] == pytest.approx(last["video/purity"])
+
+
+def test_supervised_and_scratch_baselines(smoke_config, tmp_path):
+    from avlib.data.cache import load_cache
+    from avlib.eval.protocol import load_pretrained
+    from avlib.train.xdc_rounds import load_clusters, pretrain_xdc
+
+    cfg = smoke_config("xdc", **{"xdc.variant": "supervised", "xdc.k": 4, "xdc.rounds": 1, "xdc.max_epochs": 3,
+                                 "xdc.patience": 5, "xdc.lr": 0.05})
+    pretrain_xdc(cfg, tmp_path / "sup", show_progress=False)
+    data = load_cache(cfg.data.cache)
+    n_cls = int(np.max(data.labels)) + 1
+    cfg2, model, _ = load_pretrained(tmp_path / "sup")
+    assert cfg2.xdc.k == n_cls and set(model.heads) == {"video_from_labels", "audio_from_labels"}
+    c = load_clusters(tmp_path / "sup")
+    np.testing.assert_array_equal(c["assign"]["labels"], c["labels"])   # the targets are the annotation
+    from avlib.log import read_jsonl
+
+    loss = [r["loss"] for r in read_jsonl(tmp_path / "sup/metrics.jsonl") if r.get("event") == "epoch"]
+    assert len(loss) == 3 and loss[-1] < loss[0]
+    # Scratch: rounds 0 keeps the random initialisation, loadable like any run
+    cfg0 = smoke_config("xdc", **{"xdc.rounds": 0, "xdc.k": 3})
+    s0 = pretrain_xdc(cfg0, tmp_path / "scratch", show_progress=False)
+    assert s0["steps"] == 0 and s0["clusters"] == []
+    from avlib.seed import seed_everything
+
+    seed_everything(cfg0.train.seed, deterministic=True)
+    fresh = build_method(cfg0, logmel_from_config(cfg0)).state_dict()
+    saved = torch.load(tmp_path / "scratch/final.pt", weights_only=True)["model"]
+    assert all(torch.equal(fresh[k], saved[k]) for k in saved)          # seeded: the same random init
+    with pytest.raises(FileNotFoundError, match="no clustering saved"):
+        load_clusters(tmp_path / "scratch")
+
+
+def test_xdc_profile_section_and_schedule(tmp_path):
+    from pathlib import Path
+
+    from avlib.config import ConfigError
+    from avlib.profiles import load_pretrain_config, load_profile, xdc_section
+
+    root = Path(__file__).resolve().parents[2]
+    for name in ("smoke", "tiny", "paper"):
+        prof = load_profile(name, root)
+        sec = xdc_section(prof)
+        cfg = load_pretrain_config(root / "params/pretrain/xdc.yaml", profile=name, root=root, schedule="xdc")
+        assert cfg.method == "xdc" and cfg.xdc.k == sec["pretrain"]["xdc"]["k"]
+        assert set(sec["tasks"]) <= set(prof["eval"]["tasks"])
+    run = tmp_path / "xdc_k.yaml"
+    run.write_text("name: xdc_k\nmethod: xdc\nxdc: {k: 7}\n")        # a run file overrides the section
+    assert load_pretrain_config(run, profile="smoke", root=root, schedule="xdc").xdc.k == 7
+    with pytest.raises(ConfigError, match="xdc: unknown key"):
+        xdc_section({"name": "x", "xdc": {"pretrain": {}, "task": []}, "eval": {"tasks": {}}})
+    with pytest.raises(ConfigError, match=r"xdc.tasks: \['nope'\]"):
+        xdc_section({"name": "x", "xdc": {"tasks": ["nope"]}, "eval": {"tasks": {}}})
