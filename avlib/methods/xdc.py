@@ -57,8 +57,9 @@ class XDCConfig:
     epoch_clips: int = 0           # clips per epoch ("epoch size", Supp. Table 9: 1M on Kinetics); 0 = the training set
     patience: int = 3              # "saturates": the val loss increased in this many consecutive epochs (Table 9)
     val_fraction: float = 0.1      # clips held out to measure the pseudo-label validation loss
+    optimizer: Literal["sgd", "adamw"] = "sgd"   # the paper's SGD (ResNets with BatchNorm); adamw for ViT encoders
     lr: float = 0.01               # SGD, Supp. Table 10
-    momentum: float = 0.9
+    momentum: float = 0.9          # SGD only
     weight_decay: float = 1e-4
     head_init_std: float = 0.01
 

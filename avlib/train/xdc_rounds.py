@@ -6,8 +6,8 @@ Each round (XDC Section 3.3; DeepCluster's recipe where XDC is silent, reference
    round clusters random-initialisation features);
 2. k-means each clustering the variant needs (:data:`avlib.methods.xdc.SOURCES`; ``joint`` =
    ``cat(l2norm(f_v), l2norm(f_a))``) with :func:`avlib.cluster.kmeans` (faiss; GPU when present);
-3. reset the classification heads (and their optimiser: a fresh momentum-less SGD, as DeepCluster; the
-   encoders' SGD with momentum persists across rounds);
+3. reset the classification heads (and their optimiser: a fresh momentum-less SGD, as DeepCluster, or a
+   fresh AdamW with ``xdc.optimizer: adamw``; the encoders' optimiser persists across rounds);
 4. train on the pseudo-labels, sampling clips **uniformly over clusters** (empty clusters skipped; for a
    variant with two clusterings, half of each epoch's draws balance each), until the loss on held-out
    clips' pseudo-labels has increased in ``patience`` consecutive epochs (Supp. Table 9), or
@@ -124,6 +124,16 @@ def _val_loss(model, data, ids, targets, ev, device, batch: int = 64) -> float:
     return total / max(n, 1)
 
 
+def _optimizer(params, x, *, head: bool) -> torch.optim.Optimizer:
+    """The encoders' optimiser (kept across rounds) or a round's fresh head optimiser: SGD as XDC Supp.
+    Table 10 (heads momentum-less, as DeepCluster), or AdamW for ViT encoders (``xdc.optimizer``)."""
+    if x.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=x.lr, momentum=0.0 if head else x.momentum, weight_decay=x.weight_decay)
+    if x.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=x.lr, weight_decay=x.weight_decay)
+    raise ValueError(f"xdc.optimizer must be 'sgd' or 'adamw', got {x.optimizer!r}")
+
+
 def _save_clusters(path: Path, ids: np.ndarray, targets: dict, labels: np.ndarray | None) -> None:
     import io
 
@@ -191,7 +201,7 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
     ev = EvalViews(views_config(cfg), logmel)
     model = build_method(cfg, logmel).to(device)
     body = [p for n, p in model.named_parameters() if not n.startswith("heads.")]
-    opt_body = torch.optim.SGD(body, lr=x.lr, momentum=x.momentum, weight_decay=x.weight_decay)
+    opt_body = _optimizer(body, x, head=False)
     gen = make_generator(seed * 1000 + 7, device=device)
     rng = np.random.default_rng([seed, 11])
 
@@ -208,7 +218,7 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
             opt_body.load_state_dict(st["opt_body"])
             state = st["xdc_state"]
             if st.get("opt_head") is not None:
-                opt_head = torch.optim.SGD(model.heads.parameters(), lr=x.lr, momentum=0.0, weight_decay=x.weight_decay)
+                opt_head = _optimizer(model.heads.parameters(), x, head=True)
                 opt_head.load_state_dict(st["opt_head"])
             rng.bit_generator.state = st["np_rng"]
             gen.set_state(st["torch_gen"])
@@ -245,12 +255,12 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
             rec["step"] = state["step"]
             state["history"].append(rec)
             model.reset_heads(gen)
-            opt_head = torch.optim.SGD(model.heads.parameters(), lr=x.lr, momentum=0.0, weight_decay=x.weight_decay)
+            opt_head = _optimizer(model.heads.parameters(), x, head=True)
             state.update(epoch=0, best=float("inf"), prev=float("inf"), bad=0)
             save(checkpoint.LAST)                  # the round's clustering survives an interruption
             writer.write({"event": "cluster", **rec})
         if opt_head is None:
-            opt_head = torch.optim.SGD(model.heads.parameters(), lr=x.lr, momentum=0.0, weight_decay=x.weight_decay)
+            opt_head = _optimizer(model.heads.parameters(), x, head=True)
         targets = {s: a.numpy().astype(np.int64) for s, a in state["assign"].items()}
         srcs = sorted(targets)
         while state["epoch"] < x.max_epochs and state["bad"] < x.patience:

@@ -122,8 +122,12 @@ def test_rounds_save_the_last_clustering(smoke_config, tmp_path):
     from avlib.data.cache import load_cache
     from avlib.train.xdc_rounds import load_clusters, pretrain_xdc
 
-    cfg = smoke_config("xdc", **{"xdc.k": 3, "xdc.rounds": 2, "xdc.max_epochs": 1, "data.fraction": 0.5})
+    cfg = smoke_config("xdc", **{"xdc.k": 3, "xdc.rounds": 2, "xdc.max_epochs": 1, "data.fraction": 0.5,
+                                 "xdc.optimizer": "adamw", "xdc.lr": 1e-3, "xdc.epoch_clips": 16})
     s = pretrain_xdc(cfg, tmp_path, show_progress=False)
+    assert s["steps"] == 2 * 1 * (16 // cfg.train.batch_size)        # rounds x epochs x (epoch_clips / batch)
+    opt = torch.load(tmp_path / "last.pt", weights_only=False)["opt_body"]
+    assert "exp_avg" in next(iter(opt["state"].values()))              # AdamW state, not SGD momentum
     c = load_clusters(tmp_path)
     data = load_cache(cfg.data.cache)
     n = len(data.split_indices("train"))
@@ -168,6 +172,13 @@ def test_supervised_and_scratch_baselines(smoke_config, tmp_path):
     assert all(torch.equal(fresh[k], saved[k]) for k in saved)          # seeded: the same random init
     with pytest.raises(FileNotFoundError, match="no clustering saved"):
         load_clusters(tmp_path / "scratch")
+
+
+def test_bad_optimizer_fails_at_load(smoke_config):
+    from avlib.config import ConfigError
+
+    with pytest.raises((ConfigError, ValueError), match="optimizer"):
+        smoke_config("xdc", **{"xdc.optimizer": "lamb"})
 
 
 def test_xdc_profile_section_and_schedule(tmp_path):
