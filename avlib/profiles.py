@@ -41,39 +41,33 @@ def load_profile(name: str | None = None, root: str | Path | None = None) -> dic
     return data
 
 
-def ablation_section(prof: dict) -> dict:
-    """The profile's ``ablation`` section: ``pretrain`` (overrides for analysis runs, e.g. a shorter
-    schedule, as the XKD supplement trains its analyses for 400 of the main 800 epochs) and ``tasks``
-    (the evaluation tasks of the analysis tables; the supplement reports UCF101, HMDB51 and ESC50)."""
-    where = f"params/profiles/{prof.get('name', '?')}.yaml: ablation"
-    ab = prof.get("ablation")
-    if ab is None:
-        raise ConfigError(f"{where}: missing (needed for --schedule ablation / --task-set ablation)")
-    unknown = sorted(set(ab) - ABLATION_KEYS)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(ABLATION_KEYS)}")
-    tasks = ab.get("tasks", [])
-    missing = sorted(set(tasks) - set(prof.get("eval", {}).get("tasks", {})))
-    if missing:
-        raise ConfigError(f"{where}.tasks: {missing} are not tasks of eval.tasks")
-    return ab
-
-
-def xdc_section(prof: dict) -> dict:
-    """The profile's ``xdc`` section: ``pretrain`` (overrides on top of ``pretrain`` for every XDC run:
-    clusters, rounds, epochs per round, SGD recipe) and ``tasks`` (the downstream tasks of the XDC tables;
-    the paper reports UCF101, HMDB51 and ESC50)."""
-    where = f"params/profiles/{prof.get('name', '?')}.yaml: xdc"
-    sec = prof.get("xdc")
+def _section(prof: dict, name: str, keys: set) -> dict:
+    """A ``{pretrain, tasks}`` section of the profile, validated: known keys only, tasks of ``eval.tasks``."""
+    where = f"params/profiles/{prof.get('name', '?')}.yaml: {name}"
+    sec = prof.get(name)
     if sec is None:
-        raise ConfigError(f"{where}: missing (needed for --schedule xdc / --task-set xdc)")
-    unknown = sorted(set(sec) - XDC_KEYS)
+        raise ConfigError(f"{where}: missing (needed for --schedule {name} / --task-set {name})")
+    unknown = sorted(set(sec) - keys)
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(XDC_KEYS)}")
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(keys)}")
     missing = sorted(set(sec.get("tasks", [])) - set(prof.get("eval", {}).get("tasks", {})))
     if missing:
         raise ConfigError(f"{where}.tasks: {missing} are not tasks of eval.tasks")
     return sec
+
+
+def ablation_section(prof: dict) -> dict:
+    """The profile's ``ablation`` section: ``pretrain`` (overrides for analysis runs, e.g. a shorter
+    schedule, as the XKD supplement trains its analyses for 400 of the main 800 epochs) and ``tasks``
+    (the evaluation tasks of the analysis tables; the supplement reports UCF101, HMDB51 and ESC50)."""
+    return _section(prof, "ablation", ABLATION_KEYS)
+
+
+def xdc_section(prof: dict) -> dict:
+    """The profile's ``xdc`` section: ``pretrain`` (overrides on top of ``pretrain`` for every XDC run:
+    encoders, clusters, rounds, epochs per round, optimiser) and ``tasks`` (the downstream tasks of the XDC
+    tables; the paper reports UCF101, HMDB51 and ESC50)."""
+    return _section(prof, "xdc", XDC_KEYS)
 
 
 def apply_scale(merged: dict, scale: dict, where: str = "scale") -> dict:
