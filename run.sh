@@ -5,7 +5,7 @@
 #   ./run.sh test       # the test suite (what CI runs)
 #   ./run.sh bench      # pretraining throughput per method (python -m avlib benchmark)
 #   ./run.sh real       # the real-data benchmarks (dvc repro real/dvc.yaml; size in params/real.yaml)
-#   ./run.sh xdc        # the XDC pipeline alone (dvc repro xdc/dvc.yaml; plain `dvc repro` runs it too)
+#   ./run.sh xdc        # the XDC stages alone (dvc repro xdc_claims and what it needs; `./run.sh` runs them too)
 #   ./run.sh lab        # JupyterLab on notebooks/
 #   ./run.sh <cmd ...>  # any command inside the venv, e.g. ./run.sh dvc repro table@xkd_tab01_kd_effect
 set -euo pipefail
@@ -37,7 +37,7 @@ case "${1:-repro}" in
   test)  shift; exec python -m pytest -p no:cacheprovider "$@" ;;
   bench) shift; exec python -m avlib benchmark "$@" ;;
   real)  shift; exec dvc repro real/dvc.yaml "$@" ;;
-  xdc)   shift; exec dvc repro xdc/dvc.yaml "$@" ;;
+  xdc)   shift; exec dvc repro xdc_claims "$@" ;;
   lab)   shift; exec jupyter lab notebooks/ "$@" ;;
   *)     exec "$@" ;;
 esac
