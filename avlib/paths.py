@@ -26,15 +26,20 @@ def resolve(path: str | Path, root: str | Path | None = None) -> Path:
     return p if p.is_absolute() else (Path(root) if root else repo_root()) / p
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``: readers never
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to a temporary file beside ``path`` and rename it over ``path``: readers never
     see a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
+    tmp.write_bytes(data)
     os.replace(tmp, path)
     return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """:func:`atomic_write_bytes` of ``text`` (UTF-8)."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def results_dir(artifact_id: str, root: str | Path | None = None) -> Path:

@@ -207,6 +207,22 @@ class Trainer:
         return out["logs"], gnorm
 
 
+def pretrain_indices(data, cfg) -> np.ndarray:
+    """The cache indices a pretraining run trains on: the union of ``data.split`` (sorted), cut to
+    ``data.max_clips``, then ``data.fraction`` of them as a fixed subset (seed 0) shared by every seed of
+    a pretraining-set size (at least one batch). Shared by the step runner and the XDC rounds."""
+    splits = [cfg.data.split] if isinstance(cfg.data.split, str) else list(cfg.data.split)
+    indices = np.unique(np.concatenate([np.asarray(data.split_indices(s)) for s in splits]))
+    if cfg.data.max_clips:
+        indices = indices[: cfg.data.max_clips]
+    if not 0.0 < cfg.data.fraction <= 1.0:
+        raise ValueError(f"data.fraction must be in (0, 1], got {cfg.data.fraction}")
+    if cfg.data.fraction < 1.0:
+        keep = max(cfg.train.batch_size, int(round(len(indices) * cfg.data.fraction)))
+        indices = np.sort(np.random.default_rng(0).choice(indices, size=min(keep, len(indices)), replace=False))
+    return indices
+
+
 def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, show_progress: bool = True) -> dict:
     """Train ``cfg`` into ``out_dir`` (``last.pt``, ``final.pt``, ``metrics.jsonl``, ``summary.json``)."""
     t0 = time.time()
@@ -218,15 +234,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, s
     seed_everything(cfg.train.seed + dist.rank(), deterministic=True)
 
     data = load_cache(resolve(cfg.data.cache))
-    splits = [cfg.data.split] if isinstance(cfg.data.split, str) else list(cfg.data.split)
-    indices = np.unique(np.concatenate([np.asarray(data.split_indices(s)) for s in splits]))
-    if cfg.data.max_clips:
-        indices = indices[: cfg.data.max_clips]
-    if not 0.0 < cfg.data.fraction <= 1.0:
-        raise ValueError(f"data.fraction must be in (0, 1], got {cfg.data.fraction}")
-    if cfg.data.fraction < 1.0:  # a fixed subset (seed 0) shared by every seed of a pretraining-set size
-        keep = max(cfg.train.batch_size, int(round(len(indices) * cfg.data.fraction)))
-        indices = np.sort(np.random.default_rng(0).choice(indices, size=min(keep, len(indices)), replace=False))
+    indices = pretrain_indices(data, cfg)
     if cfg.train.batch_size % dist.world_size():
         raise ValueError(f"train.batch_size={cfg.train.batch_size} not divisible by world size {dist.world_size()}")
     batches = _Batches(data, indices, cfg.train.batch_size, cfg.train.seed)

@@ -45,8 +45,9 @@ from avlib.data.views import EvalViews
 from avlib.log import JsonlWriter, progress
 from avlib.methods import build_method, logmel_from_config, views_config
 from avlib.methods.xdc import SOURCES
-from avlib.paths import atomic_write_text, resolve
+from avlib.paths import atomic_write_bytes, atomic_write_text, resolve
 from avlib.seed import make_generator, seed_everything
+from avlib.train.runner import pretrain_indices
 
 log = logging.getLogger(__name__)
 
@@ -142,9 +143,7 @@ def _save_clusters(path: Path, ids: np.ndarray, targets: dict, labels: np.ndarra
     if labels is not None:
         arrays["labels"] = np.asarray(labels, np.int64)
     np.savez(buf, **arrays)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def load_clusters(run_dir) -> dict:
@@ -172,15 +171,7 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
     data = load_cache(resolve(cfg.data.cache))
     if data.video is None:
         raise ValueError(f"{cfg.name}: XDC needs audio-visual clips; cache {cfg.data.cache} is audio-only")
-    splits = [cfg.data.split] if isinstance(cfg.data.split, str) else list(cfg.data.split)
-    ids = np.unique(np.concatenate([np.asarray(data.split_indices(s)) for s in splits]))
-    if cfg.data.max_clips:
-        ids = ids[: cfg.data.max_clips]
-    if not 0.0 < cfg.data.fraction <= 1.0:
-        raise ValueError(f"data.fraction must be in (0, 1], got {cfg.data.fraction}")
-    if cfg.data.fraction < 1.0:  # the same fixed subset (seed 0) as the step runner's, for every seed
-        keep = max(cfg.train.batch_size, int(round(len(ids) * cfg.data.fraction)))
-        ids = np.sort(np.random.default_rng(0).choice(ids, size=min(keep, len(ids)), replace=False))
+    ids = pretrain_indices(data, cfg)  # the same clips (and fraction subset) as the step runner's
     labels = np.asarray(data.labels)[ids] if data.labels is not None and np.ndim(data.labels) == 1 else None
     if x.variant == "supervised":
         if labels is None:
