@@ -86,7 +86,7 @@ def test_claims_page_collects_every_artifacts_claims(tmp_path):
 
     import pytest
 
-    from avlib.report.experiments import run_xkd_claims
+    from avlib.report.experiments import run_claims_page
 
     (tmp_path / "params").mkdir()
     (tmp_path / "params" / "profile.yaml").write_text("profile: tiny\n")
@@ -95,14 +95,14 @@ def test_claims_page_collects_every_artifacts_claims(tmp_path):
         d.mkdir(parents=True)
         claims = [{"claim": f"{aid} c{i}", "diff": 1.0 + i, "spread": 0.5, "verdict": v} for i, v in enumerate(verdicts)]
         (d / "metrics.json").write_text(json.dumps({"claims": claims, "claim/overall": "mixed"}))
-    r = run_xkd_claims(sources={"xkd_tab01_a": "A", "xkd_tab05_b": "B"}, results_dir=str(tmp_path / "results"),
+    r = run_claims_page(sources={"xkd_tab01_a": "A", "xkd_tab05_b": "B"}, results_dir=str(tmp_path / "results"),
                        out_dir=str(tmp_path / "results" / "claims"), root=str(tmp_path))
     assert len(r.tidy) == 3 and r.metrics["counts"] == {"supports": 1, "contradicts": 1, "cannot resolve": 1}
     assert r.metrics["overall"] == {"xkd_tab01_a": "mixed", "xkd_tab05_b": "mixed"}
     assert "| `xkd_tab01_a` | xkd_tab01_a c1 | +2 | 0.5 | contradicts |" in r.markdown
     assert (tmp_path / "results" / "claims" / "fig.png").is_file()
     with pytest.raises(FileNotFoundError, match="dvc repro table@xkd_tab09_missing"):
-        run_xkd_claims(sources={"xkd_tab09_missing": "?"}, results_dir=str(tmp_path / "results"),
+        run_claims_page(sources={"xkd_tab09_missing": "?"}, results_dir=str(tmp_path / "results"),
                        out_dir=str(tmp_path / "o"), root=str(tmp_path))
 
 

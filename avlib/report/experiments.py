@@ -279,9 +279,6 @@ def run_claims_page(*, sources: dict, results_dir: str = "results", out_dir: str
     return Result(tidy=tidy, markdown="\n".join(md), metrics=metrics, figure=fig, claims=rows)
 
 
-run_xkd_claims = run_claims_page  # the XKD page's name (its notebook calls it)
-
-
 def _collect(runs: dict, tasks: dict, ev_dir: Path) -> pd.DataFrame:
     """Tidy rows (one per row key x run x task) from ``evals/<run>.json``; ``runs`` maps a row to its seed runs."""
     rows = []
