@@ -86,6 +86,23 @@ def code_fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
+def resolve_num_threads(configured: int = 0) -> int:
+    """Intra-op threads for a training process: ``train.num_threads`` when set (> 0), else the
+    ``OMP_NUM_THREADS`` environment variable (set by torchrun, and by callers that run several processes
+    side by side, e.g. the smoke DAG test), else every core."""
+    if configured and int(configured) > 0:
+        return int(configured)
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise ValueError(f"OMP_NUM_THREADS={env!r} is not an integer") from None
+        if n > 0:
+            return n
+    return os.cpu_count() or 1
+
+
 def resolve_device(name: str) -> str:
     if name == "auto":
         return f"cuda:{dist.local_rank()}" if torch.cuda.is_available() else "cpu"
@@ -230,7 +247,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, s
     out_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.train.device)
     distributed = dist.init_from_env(device)
-    torch.set_num_threads(cfg.train.num_threads or os.cpu_count() or 1)
+    torch.set_num_threads(resolve_num_threads(cfg.train.num_threads))
     seed_everything(cfg.train.seed + dist.rank(), deterministic=True)
 
     data = load_cache(resolve(cfg.data.cache))

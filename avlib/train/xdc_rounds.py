@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -47,7 +46,7 @@ from avlib.methods import build_method, logmel_from_config, views_config
 from avlib.methods.xdc import SOURCES
 from avlib.paths import atomic_write_bytes, atomic_write_text, resolve
 from avlib.seed import make_generator, seed_everything
-from avlib.train.runner import pretrain_indices
+from avlib.train.runner import pretrain_indices, resolve_num_threads
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +163,7 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
     out_dir.mkdir(parents=True, exist_ok=True)
     x = cfg.xdc
     device = cfg.train.device if cfg.train.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    torch.set_num_threads(cfg.train.num_threads or os.cpu_count() or 1)
+    torch.set_num_threads(resolve_num_threads(cfg.train.num_threads))
     seed = cfg.train.seed
     seed_everything(seed, deterministic=True)
 

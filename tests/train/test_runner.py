@@ -143,3 +143,18 @@ def test_several_training_splits(smoke_config, tmp_path):
     assert s["steps"] == 1
     with pytest.raises(KeyError, match="has no split 'fold9'"):
         pretrain(smoke_config("recon_a", **{"data.split": "[train, fold9]"}), tmp_path / "b", show_progress=False)
+
+
+def test_thread_count_comes_from_config_then_omp_num_threads_then_all_cores(monkeypatch):
+    import os
+
+    from avlib.train.runner import resolve_num_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert resolve_num_threads(3) == 3          # train.num_threads wins
+    assert resolve_num_threads(0) == 1          # then the environment (torchrun sets it to 1)
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert resolve_num_threads(0) == (os.cpu_count() or 1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "two")
+    with pytest.raises(ValueError, match="OMP_NUM_THREADS='two'"):
+        resolve_num_threads(0)
