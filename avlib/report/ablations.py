@@ -18,8 +18,8 @@ import pandas as pd
 
 from avlib.paths import resolve
 from avlib.profiles import active_profile_name
-from avlib.report.experiments import (Result, _claims_block, _collect, _finish_artifact, _finish_bar_table, _overall,
-                                     _stage_times)
+from avlib.report.artifact import Result, claims_block, finish_artifact, finish_bar_table, overall_verdict
+from avlib.report.experiments import _collect, _stage_times
 from avlib.report.tables import diff_spread, fmt_ms, markdown_table, mean_std, paired_diff_spread, verdict
 
 CLAIM_KEYS = {"better", "worse", "tasks", "text", "paired"}
@@ -156,7 +156,7 @@ def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement:
                 dataset=tasks[t], better=rows[c["better"]].get("label", c["better"]),
                 worse=rows[c["worse"]].get("label", c["worse"]))
             judged.append({"claim": text, "task": t, "diff": d, "spread": sp, "verdict": verdict(d, sp)})
-    overall, counts = _overall(judged) if judged else ("n/a", {})
+    overall, counts = overall_verdict(judged) if judged else ("n/a", {})
     seeds = sorted(tidy.seed.unique().tolist())
     all_runs = [r for row in rows.values() for r in row["runs"]]
     stage_times = _stage_times(all_runs, ev_dir, rn_dir)
@@ -168,19 +168,19 @@ def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement:
           f"standard error; the paired per-seed difference where a claim compares two encoders of the same runs).",
           "", markdown_table(header, md_rows), ""]
     if judged:
-        md += _claims_block(statement, overall, counts, judged)
+        md += claims_block(statement, overall, counts, judged)
     md += ["", "Stage wall times (s): " + ", ".join(
         f"{r}: pretrain {v['pretrain_s']}, eval {v['eval_s']}" for r, v in stage_times.items())]
     extra = {"artifact": artifact_id, "rows": rows, "stage_times_s": stage_times}
     fig_title = f"{title} (profile {profile})"
     if not figure or figure.get("kind", "bars") == "bars":
-        return _finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=judged, plot=plot, title=fig_title,
+        return finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=judged, plot=plot, title=fig_title,
                                  profile=profile, started=t0, root=root, extra=extra)
     if figure.get("kind") != "line":
         raise ValueError(f"{artifact_id}: figure.kind must be 'bars' or 'line', got {figure.get('kind')!r}")
     missing = [k for k, r in rows.items() if not np.isfinite(xs[k])]
     if missing:
         raise ValueError(f"{artifact_id}: a line figure needs an 'x' or 'x_from' in rows {missing}")
-    return _finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=judged,
+    return finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=judged,
                             fig=line_figure(pd.DataFrame(plot), xlabel=figure.get("xlabel", "setting"), title=fig_title),
                             fig_data=pd.DataFrame(plot), profile=profile, started=t0, root=root, extra=extra)

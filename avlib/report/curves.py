@@ -11,7 +11,7 @@ import pandas as pd
 from avlib.analysis.curves import collapse_step, min_teacher_kl, read_metrics, tail_mean
 from avlib.paths import resolve
 from avlib.profiles import active_profile_name
-from avlib.report.experiments import Result, _claims_block, _finish_artifact, _overall
+from avlib.report.artifact import Result, claims_block, finish_artifact, overall_verdict
 from avlib.report.tables import diff_spread, markdown_table, verdict
 
 SIGNALS = {"kl": ("min teacher KL (nats)", "min_teacher_kl"), "kd": ("L_kd", "loss_kd")}
@@ -67,7 +67,7 @@ def run_xkd_figS03_collapse(*, configs: dict, default: str, kl_min: float = 1e-4
         d, sp = diff_spread(tidy[tidy.config == default][col].tolist(), tidy[tidy.config == key][col].tolist())
         claims.append({"claim": f"{c.get('label', key)} collapses (final {SIGNALS[c.get('signal', 'kl')][0]} below "
                                 f"the default's)", "task": key, "diff": d, "spread": sp, "verdict": verdict(d, sp)})
-    overall, counts = _overall(claims)
+    overall, counts = overall_verdict(claims)
     md = [f"# XKD Fig. S3: collapse and training instability (profile `{profile}`)", "",
           "Logged curves of the ablation-schedule runs; final values are means over the last 10 % of logged steps. "
           f"*detector*: the step at which the runner's collapse detector (smallest teacher KL < {kl_min:g} for "
@@ -76,7 +76,7 @@ def run_xkd_figS03_collapse(*, configs: dict, default: str, kl_min: float = 1e-4
                              [[r.label, r.run, f"{r.final_min_teacher_kl:.3g}", f"{r.final_loss_kd:.4g}",
                                f"{r.final_loss_ae:.4g}", "—" if pd.isna(r.collapse_step) else f"step {int(r.collapse_step)}"]
                               for r in tidy.itertuples()]), "",
-          *_claims_block("without projector norm, L_da, centering or L_ae, distillation collapses", overall, counts,
+          *claims_block("without projector norm, L_da, centering or L_ae, distillation collapses", overall, counts,
                          claims, "measured diff (default - config)", "spread (SE over seeds)")]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -103,7 +103,7 @@ def run_xkd_figS03_collapse(*, configs: dict, default: str, kl_min: float = 1e-4
                  "verticals: detector)", fontsize=10)
     fig.tight_layout()
     metrics = {f"{r.config}/{r.run}/final_min_teacher_kl": r.final_min_teacher_kl for r in tidy.itertuples()}
-    return _finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=claims, fig=fig,
+    return finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=claims, fig=fig,
                             fig_data=pd.concat(curves, ignore_index=True), profile=profile, started=t0, root=root,
                             extra={"artifact": artifact_id, "configs": configs})
 
@@ -162,7 +162,7 @@ def run_xkd_figS04_training_curves(*, runs: list, kl_min: float = 1e-4, patience
           "An entropy ratio near 1 means the teachers' (centred, sharpened) outputs are close to uniform: the "
           "distillation targets carry little information even though the detector (which looks for identical "
           "outputs across samples) does not fire.", "",
-          *_claims_block("XKD trains stably", *_overall(claims), claims, "measured diff", "spread (SE over seeds)")]
-    return _finish_artifact(out, tidy=tidy, md=md, metrics={"collapse_free_runs": int(sum(stable))}, claims=claims,
+          *claims_block("XKD trains stably", *overall_verdict(claims), claims, "measured diff", "spread (SE over seeds)")]
+    return finish_artifact(out, tidy=tidy, md=md, metrics={"collapse_free_runs": int(sum(stable))}, claims=claims,
                             fig=fig, fig_data=pd.concat([df.assign(run=run) for run, df in loaded], ignore_index=True),
                             profile=profile, started=t0, root=root, extra={"artifact": artifact_id, "runs": list(runs)})

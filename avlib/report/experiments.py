@@ -5,28 +5,19 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from avlib.paths import resolve
 from avlib.profiles import active_profile_name
-from avlib.report.figures import bar_compare, save_figure
+from avlib.report.artifact import Result, claims_block, finish_bar_table, overall_verdict
+from avlib.report.figures import save_figure
 from avlib.report.provenance import write_provenance
 from avlib.report.tables import (diff_spread, fmt_diff, fmt_ms, markdown_table, mean_std, paired_diff_spread, verdict,
                                  write_outputs)
 
 LOSS_LABELS = {"recon": "L_recon", "ae": "L_ae", "xkd": "L_xkd"}
-
-
-@dataclass
-class Result:
-    tidy: pd.DataFrame
-    markdown: str
-    metrics: dict
-    figure: object = None
-    claims: list = field(default_factory=list)
 
 
 def _load_eval(evals_dir: Path, run: str) -> dict:
@@ -44,46 +35,6 @@ def _stage_times(runs: list[str], evals_dir: Path, runs_dir: Path) -> dict:
         out[r] = {"pretrain_s": round(json.loads(s.read_text())["wall_s"], 1) if s.is_file() else None,
                   "eval_s": round(json.loads(e.read_text())["wall_s"], 1) if e.is_file() else None}
     return out
-
-
-def _overall(claims: list) -> tuple[str, dict]:
-    """Overall verdict of a table's claims ('supported' / 'contradicted' / 'not resolved' only when all
-    agree, else 'mixed') and the counts."""
-    counts = pd.Series([c["verdict"] for c in claims]).value_counts().to_dict()
-    overall = ("supported" if counts.get("supports", 0) == len(claims) else
-               "contradicted" if counts.get("contradicts", 0) == len(claims) else
-               "not resolved" if counts.get("cannot resolve", 0) == len(claims) else "mixed")
-    return overall, counts
-
-
-def _claims_block(statement: str, overall: str, counts: dict, claims: list,
-                  diff_header: str = "measured diff", spread_header: str = "spread (SE over seeds)") -> list:
-    """Markdown lines: the overall verdict of ``statement`` and one table row per claim."""
-    return [f"**Claim** ({statement}): **{overall}** by the measurement "
-            f"({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))}).", "",
-            markdown_table(["claim", diff_header, spread_header, "verdict"],
-                           [[c["claim"], fmt_diff(c["diff"]), fmt_diff(c["spread"], sign=False), c["verdict"]] for c in claims])]
-
-
-def _finish_artifact(out: Path, *, tidy: pd.DataFrame, md: list, metrics: dict, claims: list, fig,
-                     fig_data: pd.DataFrame, profile: str, started: float, root, extra: dict) -> Result:
-    """Write an artifact's DESIGN section 6 files: table.csv/md, metrics.json (with the claims and their
-    overall verdict), fig.png + fig_data.csv and provenance.json."""
-    metrics["claim/overall"] = _overall(claims)[0] if claims else "n/a"
-    metrics["claims"] = claims
-    write_outputs(out, tidy=tidy, markdown="\n".join(md), metrics=metrics)
-    save_figure(fig, Path(out) / "fig.png")
-    fig_data.to_csv(Path(out) / "fig_data.csv", index=False)
-    write_provenance(out, profile=profile, started=started, root=root, extra=extra)
-    return Result(tidy=tidy, markdown="\n".join(md), metrics=metrics, figure=fig, claims=claims)
-
-
-def _finish_bar_table(out: Path, *, tidy: pd.DataFrame, md: list, metrics: dict, claims: list, plot: list,
-                      title: str, profile: str, started: float, root, extra: dict) -> Result:
-    """:func:`_finish_artifact` with the grouped-bar figure of ``plot`` (measured vs paper per task)."""
-    data = pd.DataFrame(plot)
-    return _finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=claims, fig=bar_compare(data, title=title),
-                            fig_data=data, profile=profile, started=started, root=root, extra=extra)
 
 
 def run_xkd_tab01_kd_effect(*, runs: dict, tasks: dict, video_tasks: list, evals_dir: str = "evals",
@@ -146,7 +97,7 @@ def run_xkd_tab01_kd_effect(*, runs: dict, tasks: dict, video_tasks: list, evals
             d, sp = diff_spread(vals("xkd", t), vals(other, t))
             claims.append({"claim": f"L_xkd beats {LOSS_LABELS[other]} on {tasks[t]} (video)", "task": t,
                            "diff": d, "spread": sp, "verdict": verdict(d, sp)})
-    overall, counts = _overall(claims)
+    overall, counts = overall_verdict(claims)
     seeds = sorted(tidy.seed.unique().tolist())
     stage_times = _stage_times([r for rs in runs.values() for r in rs], ev_dir, rn_dir)
     md = [f"# XKD Table 1: effect of cross-modal knowledge distillation (profile `{profile}`)", "",
@@ -163,7 +114,7 @@ def run_xkd_tab01_kd_effect(*, runs: dict, tasks: dict, video_tasks: list, evals
                                             f"{tidy[tidy.task == t].metric.iloc[0]})" for t in tasks if (tidy.task == t).any()),
            "", "Stage wall times (s): " + ", ".join(
                f"{r}: pretrain {v['pretrain_s']}, eval {v['eval_s']}" for r, v in stage_times.items())]
-    return _finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=claims, plot=plot,
+    return finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=claims, plot=plot,
                              title=f"XKD Table 1 (profile {profile}): measured vs paper", profile=profile,
                              started=t0, root=root,
                              extra={"artifact": artifact_id, "runs": runs, "stage_times_s": stage_times})
@@ -214,7 +165,7 @@ def run_xkd_tab05_teacher_student(*, teacher_evals: list, student_evals: list, t
             m, s, n = ms[r]
             metrics[f"{r}/{t}/mean"], metrics[f"{r}/{t}/std"], metrics[f"{r}/{t}/n_seeds"] = m, s, n
             plot.append({"task": tasks[t], "method": r, "mean": m, "std": s, "paper": pv[r], "chance": chance})
-    overall, counts = _overall(claims)
+    overall, counts = overall_verdict(claims)
     seeds = by_seed["teacher"].seed.unique().tolist()
     md = [f"# XKD Table 5: students vs teachers (profile `{profile}`)", "",
           "Linear evaluation (top-1 %) of the student and the EMA teacher encoders of the same XKD runs. "
@@ -223,9 +174,9 @@ def run_xkd_tab05_teacher_student(*, teacher_evals: list, student_evals: list, t
           "(mean of the per-seed differences).", "",
           markdown_table(["Dataset", "Student (paper)", "Teacher (paper)", "Student (ours)", "Teacher (ours)",
                           "chance"], md_rows), "",
-          *_claims_block("teachers are slightly stronger than students", overall, counts, claims,
+          *claims_block("teachers are slightly stronger than students", overall, counts, claims,
                          "measured diff (teacher - student)", "spread (SE of paired diffs)")]
-    return _finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=claims, plot=plot,
+    return finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=claims, plot=plot,
                              title=f"XKD Table 5 (profile {profile}): student vs teacher", profile=profile,
                              started=t0, root=root, extra={"artifact": artifact_id, "teacher_evals": teacher_evals,
                                                            "student_evals": student_evals})
@@ -254,7 +205,7 @@ def run_claims_page(*, sources: dict, results_dir: str = "results", out_dir: str
             rows.append({"artifact": aid, "statement": statement, "claim": c["claim"], "diff": c["diff"],
                          "spread": c["spread"], "verdict": c["verdict"]})
         overall_by_artifact[aid] = m.get("claim/overall", "n/a")
-        per_verdict = _overall(m["claims"])[1]
+        per_verdict = overall_verdict(m["claims"])[1]
         overall.append([f"`{aid}`", statement, overall_by_artifact[aid],
                         ", ".join(f"{k}: {v}" for k, v in sorted(per_verdict.items()))])
     tidy = pd.DataFrame(rows)
@@ -345,7 +296,7 @@ def run_xkd_tab02_domain_alignment(*, runs: dict, tasks: dict, evals_dir: str = 
                 d, sp = diff_spread(vals("xkd", t), vals(other, t))
                 claims.append({"claim": f"{TAB02_ROWS['xkd'][0]} beats {TAB02_ROWS[other][0]} on {tasks[t]}",
                                "task": t, "diff": d, "spread": sp, "verdict": verdict(d, sp)})
-    overall, counts = _overall(claims)
+    overall, counts = overall_verdict(claims)
     seeds = sorted(tidy.seed.unique().tolist())
     gains = [[TAB02_ROWS[r][0]] + ["{:+.1f} ± {:.1f}".format(*diff_spread(vals(r, t), vals("ae", t))) for t in tasks]
              for r in runs if r != "ae" and "ae" in runs]
@@ -356,8 +307,8 @@ def run_xkd_tab02_domain_alignment(*, runs: dict, tasks: dict, evals_dir: str = 
           markdown_table(header, md_rows), "",
           "Gain over L_ae (measured, points ± SE over seeds):", "",
           markdown_table(["Loss"] + [tasks[t] for t in tasks], gains), "",
-          *_claims_block("L_da and L_kd are complementary: together they beat each alone and the baseline",
+          *claims_block("L_da and L_kd are complementary: together they beat each alone and the baseline",
                          overall, counts, claims)]
-    return _finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=claims, plot=plot,
+    return finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=claims, plot=plot,
                              title=f"XKD Table 2 (profile {profile}): domain alignment", profile=profile,
                              started=t0, root=root, extra={"artifact": artifact_id, "runs": runs})

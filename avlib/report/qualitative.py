@@ -14,7 +14,7 @@ import pandas as pd
 
 from avlib.paths import resolve
 from avlib.profiles import active_profile_name
-from avlib.report.experiments import Result, _claims_block, _finish_artifact, _overall
+from avlib.report.artifact import Result, claims_block, finish_artifact, overall_verdict
 from avlib.report.figures_models import attention_figure, distributions_figure, reconstruction_figure
 from avlib.report.tables import markdown_table, paired_diff_spread, verdict
 
@@ -67,7 +67,7 @@ def run_xkd_fig02_distributions(*, runs: list, dataset: str = "cache/k400", spli
     claims = [{"claim": f"the audio teacher's distribution is sharper (lower entropy) than the video teacher's, "
                         f"at a common tau {common_tau}", "task": "common", "diff": d, "spread": sp,
                "verdict": verdict(d, sp)}]
-    overall, counts = _overall(claims)
+    overall, counts = overall_verdict(claims)
     summary = tidy.groupby(["temperature", "modality"]).agg(
         tau=("tau", "first"), entropy=("entropy_mean", "mean"), entropy_sd=("entropy_mean", "std"),
         max_prob=("max_prob_mean", "mean"), log_k=("log_k", "first")).reset_index()
@@ -81,12 +81,12 @@ def run_xkd_fig02_distributions(*, runs: list, dataset: str = "cache/k400", spli
                          [[r.temperature, r.modality, f"{r.tau:g}", f"{r.entropy:.4f}",
                            f"{r.entropy_sd:.4f}" if np.isfinite(r.entropy_sd) else "n/a", f"{r.max_prob:.5f}",
                            f"{r.log_k:.3f}"] for r in summary.itertuples()]), "",
-          *_claims_block("audio has a sharper distribution than video", overall, counts, claims,
+          *claims_block("audio has a sharper distribution than video", overall, counts, claims,
                          "measured diff (H_video - H_audio, nats)", "spread (SE of paired diffs)")]
     metrics = {f"{r.temperature}/{r.modality}/entropy": r.entropy for r in summary.itertuples()}
     fig = distributions_figure(fig_data, title=f"XKD Fig. 2 (profile {profile}): teacher output distributions, "
                                                 f"tau = {common_tau} for both")
-    return _finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=claims, fig=fig, fig_data=fig_data,
+    return finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=claims, fig=fig, fig_data=fig_data,
                    profile=profile, started=t0, root=root,
                    extra={"artifact": artifact_id, "runs": list(runs), "dataset": dataset, "n_clips": n_clips})
 
@@ -131,7 +131,7 @@ def run_xkd_fig05_reconstructions(*, runs: list, dataset: str = "cache/k400", sp
         claims.append({"claim": f"{modality} reconstruction at {ratio:.0%} masking beats predicting each patch's "
                                 f"mean (error below the all-zero baseline)", "task": modality, "diff": d, "spread": sp,
                        "verdict": verdict(d, sp)})
-    overall, counts = _overall(claims)
+    overall, counts = overall_verdict(claims)
     piv = tidy.groupby(["modality", "mask_ratio"]).agg(mean=("masked_error", "mean"), std=("masked_error", "std"),
                                                        base=("zero_baseline", "mean")).reset_index()
     md = [f"# XKD Fig. 5 / Figs. S8-S12: reconstruction from masked inputs (profile `{profile}`)", "",
@@ -143,11 +143,11 @@ def run_xkd_fig05_reconstructions(*, runs: list, dataset: str = "cache/k400", sp
           markdown_table(["modality", "mask ratio", "masked-patch error", "all-zero baseline"],
                          [[r.modality, f"{r.mask_ratio:.0%}", f"{r.mean:.3f} ± {r.std:.3f}" if np.isfinite(r.std)
                            else f"{r.mean:.3f}", f"{r.base:.3f}"] for r in piv.itertuples()]), "",
-          *_claims_block("XKD retains its reconstruction ability at very high mask ratios", overall, counts, claims,
+          *claims_block("XKD retains its reconstruction ability at very high mask ratios", overall, counts, claims,
                          "measured diff (baseline - error)", "spread (SE of paired diffs)")]
     metrics = {f"{r.modality}/{r.mask_ratio:.2f}/error": r.mean for r in piv.itertuples()}
     fig = reconstruction_figure(examples, tidy, title=f"XKD reconstructions (profile {profile}, run {examples['run']})")
-    return _finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=claims, fig=fig, fig_data=tidy,
+    return finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=claims, fig=fig, fig_data=tidy,
                    profile=profile, started=t0, root=root,
                    extra={"artifact": artifact_id, "runs": list(runs), "dataset": dataset})
 
@@ -192,7 +192,7 @@ def run_xkd_fig03_refine_attention(*, with_refine: list, without_refine: list, d
         claims.append({"claim": f"with refine the {m} teacher's last-layer attention is more selective "
                                 "(lower normalised entropy)", "task": m, "diff": d, "spread": sp,
                        "verdict": verdict(d, sp)})
-    overall, counts = _overall(claims)
+    overall, counts = overall_verdict(claims)
     piv = tidy.groupby(["modality", "refine"]).cls_entropy_norm.agg(["mean", "std"]).reset_index()
     md = [f"# XKD Fig. 3: last-layer attention with and without refine (profile `{profile}`)", "",
           f"CLS attention of the teachers (last block, mean over heads) on {n_clips} `{dataset}` {split} clips, "
@@ -201,10 +201,10 @@ def run_xkd_fig03_refine_attention(*, with_refine: list, without_refine: list, d
           markdown_table(["modality", "refine", "normalised entropy"],
                          [[r.modality, r.refine, f"{r.mean:.4f} ± {r.std:.4f}" if np.isfinite(r.std) else f"{r.mean:.4f}"]
                           for r in piv.itertuples()]), "",
-          *_claims_block("refine identifies the most transferable, key features", overall, counts, claims,
+          *claims_block("refine identifies the most transferable, key features", overall, counts, claims,
                          "measured diff (entropy without - with)", "spread (SE of paired diffs)")]
     metrics = {f"{r.modality}/{r.refine}/entropy": r.mean for r in piv.itertuples()}
     fig = attention_figure(examples, title=f"XKD Fig. 3 (profile {profile}): teacher attention, with vs without refine")
-    return _finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=claims, fig=fig, fig_data=tidy, profile=profile,
+    return finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=claims, fig=fig, fig_data=tidy, profile=profile,
                    started=t0, root=root, extra={"artifact": artifact_id, "with_refine": list(with_refine),
                                                  "without_refine": list(without_refine), "dataset": dataset})

@@ -12,7 +12,7 @@ import pandas as pd
 
 from avlib.paths import resolve
 from avlib.profiles import active_profile_name
-from avlib.report.experiments import Result, _claims_block, _finish_bar_table, _overall
+from avlib.report.artifact import Result, claims_block, finish_bar_table, overall_verdict
 from avlib.report.tables import diff_spread, fmt_ms, markdown_table, mean_std, verdict
 
 PROTOCOL_COLUMN = {"linear": "Lin.", "fc": "Lin.", "finetune": "FT."}
@@ -122,7 +122,7 @@ def run_sota_table(*, artifact_id: str, title: str, caption: str, statement: str
                     dataset=tasks[t], better=ours[c["better"]].get("label"), worse=ours[c["worse"]].get("label"))
                 judged.append({"claim": text, "task": t, "diff": d, "spread": sp, "verdict": verdict(d, sp)})
     judged = [j for j in judged if math.isfinite(j["diff"])]
-    overall, counts = _overall(judged) if judged else ("n/a", {})
+    overall, counts = overall_verdict(judged) if judged else ("n/a", {})
     seeds = sorted(tidy.seed.unique().tolist())
     md = [f"# {title} (profile `{profile}`)", "", caption.strip(), "",
           "Rows marked *quoted (paper)* are copied from the paper (its datasets, backbones and compute); rows "
@@ -130,8 +130,8 @@ def run_sota_table(*, artifact_id: str, title: str, caption: str, statement: str
           "The two are not comparable in absolute terms; only our rows' differences are tested.", "",
           markdown_table(header, md_rows), ""]
     if judged:
-        md += _claims_block(statement, overall, counts, judged)
-    return _finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=judged, plot=plot,
+        md += claims_block(statement, overall, counts, judged)
+    return finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=judged, plot=plot,
                              title=f"{title} (profile {profile}): ours vs the paper's {paper_label} ({paper_xkd_row})",
                              profile=profile, started=t0, root=root,
                              extra={"artifact": artifact_id, "ours": ours, "paper_xkd_row": paper_xkd_row})

@@ -3,7 +3,6 @@
 :func:`avlib.report.sota.run_sota_table`) driven by their params files."""
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pandas as pd
 from avlib import checkpoint
 from avlib.paths import resolve
 from avlib.profiles import active_profile_name
-from avlib.report.experiments import Result, _claims_block, _finish_artifact, _overall
+from avlib.report.artifact import Result, claims_block, finish_artifact, overall_verdict
 from avlib.report.tables import diff_spread, fmt_ms, markdown_table, mean_std, paired_diff_spread, verdict
 
 __all__ = ["cluster_table", "permuted_purity", "temporal_variation", "video_filters",
@@ -127,13 +126,13 @@ def run_xdc_tab05_cluster_purity(*, artifact_id: str, title: str, caption: str, 
                             ("purity_round0", f"{label}: purer than the first clustering (random-init features)")):
             dd, sp = paired_diff_spread((100 * d["purity"]).tolist(), (100 * d[worse]).tolist())
             judged.append({"claim": text, "task": src, "diff": dd, "spread": sp, "verdict": verdict(dd, sp)})
-    overall, counts = _overall(judged)
+    overall, counts = overall_verdict(judged)
     md += [f"Overall purity (%) and NMI w.r.t. the {len(names)} pretraining classes, mean ± std over runs {runs}:", "",
            markdown_table(["clustering", "of", "value"], summary), ""]
-    md += _claims_block(statement, overall, counts, judged, spread_header="spread (SE of paired differences)")
+    md += claims_block(statement, overall, counts, judged, spread_header="spread (SE of paired differences)")
     fig = _purity_figure(listing, sources, tidy, title=f"{title} (profile {profile})")
     fig_data = pd.concat([t.assign(source=s) for s, t in listing.items()], ignore_index=True)
-    return _finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=judged, fig=fig, fig_data=fig_data,
+    return finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=judged, fig=fig, fig_data=fig_data,
                             profile=profile, started=t0, root=root,
                             extra={"artifact": artifact_id, "runs": runs, "sources": sources})
 
@@ -234,7 +233,7 @@ def run_xdc_fig02_filters(*, artifact_id: str, title: str, caption: str, stateme
     judged = [{"claim": f"{models[better]['label']}'s first-layer filters vary more over time than "
                         f"{models[worse]['label']}'s (mean temporal variation)", "task": "video",
                "diff": d, "spread": sp, "verdict": verdict(d, sp)}]
-    overall, counts = _overall(judged)
+    overall, counts = overall_verdict(judged)
     metrics, rows = {}, []
     for key, spec in models.items():
         m, s, n = mean_std(vals(key))
@@ -246,11 +245,11 @@ def run_xdc_fig02_filters(*, artifact_id: str, title: str, caption: str, stateme
           f"in every frame; {np.sqrt(1 - 1 / frames):.2f} expected for i.i.d. random weights). Mean over filters, "
           "then mean ± std over seed runs:", "",
           markdown_table(["model", "runs", "temporal variation"], rows), ""]
-    md += _claims_block(statement, overall, counts, judged)
+    md += claims_block(statement, overall, counts, judged)
     fig = _filters_figure(tiles, models, title=f"{title} (profile {profile})")
     fig_data = pd.concat([pd.DataFrame({"model": k, "filter": np.arange(len(tv)), "temporal_variation": tv})
                           for k, (_, tv) in tiles.items()], ignore_index=True)
-    return _finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=judged, fig=fig, fig_data=fig_data,
+    return finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=judged, fig=fig, fig_data=fig_data,
                             profile=profile, started=t0, root=root, extra={"artifact": artifact_id, "models": models})
 
 
