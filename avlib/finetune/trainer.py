@@ -81,6 +81,18 @@ class Classifier(nn.Module):
         return self.head(self.dropout(self.encoder.features(x, pool="mean")))
 
 
+def underfitting(curve: list[dict], min_drop: float = 0.1) -> str | None:
+    """A message if the training loss of the last epoch is within ``min_drop`` (relative) of the first
+    epoch's, else None: the optimisation budget (lr x steps) was too small to fit even the training clips,
+    and the test metric then says more about the recipe than about the encoder."""
+    if len(curve) < 2:
+        return None
+    first, last = curve[0]["loss"], curve[-1]["loss"]
+    if last > (1 - min_drop) * first:
+        return f"training loss fell only {first:.3f} -> {last:.3f} over {len(curve)} epochs"
+    return None
+
+
 def _inputs(ev: EvalViews, data, ids: np.ndarray, modality: str, n_clips: int, train: bool, g, device):
     b = np.sort(ids)
     audio = torch.from_numpy(np.ascontiguousarray(data.audio[b]).astype(np.float32)).to(device)
@@ -114,7 +126,8 @@ def finetune(run_dir: str | Path, task: dict, recipe: FinetuneRecipe | dict, *, 
     """Fine-tune ``run_dir``'s ``encoder`` ('teacher' or 'student') end to end on ``task`` (an
     ``eval.tasks`` entry: ``dataset``, ``modality``, optional ``multilabel``).
 
-    Returns ``{metric, val, test, n_classes, epochs, curve: [{epoch, loss, lr}], recipe, wall_s, ...}``."""
+    Returns ``{metric, val, test, n_classes, epochs, steps, curve: [{epoch, loss, lr}], underfit, recipe,
+    wall_s, ...}``; ``underfit`` (also logged as a warning) says when the training loss barely fell."""
     from avlib.eval.protocol import load_pretrained
 
     t0 = time.time()
@@ -188,6 +201,10 @@ def finetune(run_dir: str | Path, task: dict, recipe: FinetuneRecipe | dict, *, 
         curve.append(entry)
     if rec.select_on_val and best["state"] is not None:
         clf.load_state_dict(best["state"])
+    underfit = underfitting(curve)
+    if underfit:
+        log.warning("%s finetune %s: %s (%d optimizer steps at peak lr %g): raise the recipe's lr or epochs",
+                    Path(run_dir).name, task["dataset"], underfit, total, rec.lr)
     res = {}
     for s in ("val", "test"):
         p, ids = predict(clf, ev, data, split[s], modality=modality, n_clips=rec.test_clips, multilabel=multilabel,
@@ -197,6 +214,7 @@ def finetune(run_dir: str | Path, task: dict, recipe: FinetuneRecipe | dict, *, 
              "mAP" if multilabel else "top1", res["test"], res["val"], time.time() - t0)
     return {"run": Path(run_dir).name, "dataset": task["dataset"], "modality": modality, "encoder": encoder,
             "seed": seed, "protocol": "finetune", "metric": "mAP" if multilabel else "top1", "val": res["val"],
-            "test": res["test"], "n_classes": n_classes, "epochs": rec.epochs, "curve": curve,
+            "test": res["test"], "n_classes": n_classes, "epochs": rec.epochs, "steps": total, "curve": curve,
+            "underfit": underfit,
             "selected_epoch": best["epoch"] if rec.select_on_val else rec.epochs,
             "recipe": to_dict(rec), "wall_s": round(time.time() - t0, 2)}

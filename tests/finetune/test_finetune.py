@@ -119,6 +119,7 @@ def test_finetune_training_loss_falls_and_reports_test_metric(labelled_run):
     assert np.mean(losses[-3:]) < 0.6 * np.mean(losses[:3]), losses
     assert r["metric"] == "top1" and 0 <= r["test"] <= 100 and r["n_classes"] == 4 and r["protocol"] == "finetune"
     assert r["test"] > 100 / 4  # 4 balanced classes: above chance after fitting the training clips
+    assert r["steps"] == 12 * 4 and r["underfit"] is None  # 32 training clips in batches of 8
     # the video path with the paper's MixUp/CutMix + label smoothing and SpecAugment on audio run end to end
     v = finetune(run, {"dataset": str(cache), "modality": "video"},
                  {**recipe, "epochs": 2, "mixup": 0.6, "cutmix": 0.5, "label_smoothing": 0.1, "layer_decay": 0.45})
@@ -169,3 +170,18 @@ def test_positional_embeddings_and_cls_token_are_not_weight_decayed():
         for name in g["names"]:
             if "pos_embed" in name or "cls_token" in name:
                 assert g["weight_decay"] == 0.0, name
+
+
+def test_a_budget_too_small_to_fit_is_reported_as_underfitting(labelled_run, caplog):
+    from avlib.finetune import finetune
+    from avlib.finetune.trainer import underfitting
+
+    assert underfitting([{"loss": 2.0}, {"loss": 1.85}]) is not None  # fell 7.5 % < 10 %
+    assert underfitting([{"loss": 2.0}, {"loss": 1.7}]) is None and underfitting([{"loss": 2.0}]) is None
+    run, cache = labelled_run
+    with caplog.at_level("WARNING", logger="avlib.finetune"):
+        r = finetune(run, {"dataset": str(cache), "modality": "audio"},
+                     {"epochs": 2, "batch_size": 8, "lr": 1e-9, "warmup_epochs": 0, "dropout": 0.0,
+                      "label_smoothing": 0.0, "mixup": 0.0, "cutmix": 0.0, "test_clips": 1})
+    assert r["underfit"] and "training loss fell only" in r["underfit"]
+    assert any("raise the recipe's lr or epochs" in m for m in caplog.messages), caplog.messages
