@@ -123,7 +123,7 @@ def build_cache(dataset_dir, out_dir, *, fps: float, size: int, sample_rate: int
 
     ``modality``: 'av' (video + audio required), 'video' or 'audio'. Clips are trimmed/padded to ``seconds``
     (video: last frame repeated, audio: zeros); shorter than ``min_seconds`` (default ``seconds``) is
-    skipped. Returns the summary written to ``meta.json`` plus ``build_seconds``."""
+    skipped. Returns the summary written to ``meta.json`` (no timings: it goes into DVC outputs)."""
     if modality not in MODALITIES:
         raise ValueError(f"build_cache: modality must be one of {list(MODALITIES)}, got {modality!r}")
     if not 0.0 <= max_skip_fraction <= 1.0:
@@ -214,8 +214,7 @@ def build_cache(dataset_dir, out_dir, *, fps: float, size: int, sample_rate: int
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
-    meta["build_seconds"] = round(time.time() - t0, 2)
-    log.info("cache %s: kept %d/%d rows in %.1fs", out_dir, len(kept), N, meta["build_seconds"])
+    log.info("cache %s: kept %d/%d rows in %.1fs", out_dir, len(kept), N, time.time() - t0)
     return meta
 
 

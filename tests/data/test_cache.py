@@ -68,6 +68,8 @@ def test_bad_inputs_are_skipped_counted_and_listed(broken_av, tmp_path, caplog):
     assert meta["per_split"]["train"] == {"rows": 9, "kept": 3, "skipped": 6}
     on_disk = json.loads((out / "meta.json").read_text())
     assert on_disk["skipped"] == meta["skipped"]
+    # the return is meta.json exactly, no timings: `data cache` writes it into summary.json, a DVC output
+    assert json.loads(json.dumps(meta, default=str)) == on_disk
     sk = pd.read_csv(out / "skipped.csv", keep_default_na=False)
     assert dict(zip(sk["path"], sk["reason"])) == {
         "media/truncated.mp4": "decode_error", "media/noaudio.mp4": "no_audio_stream",
