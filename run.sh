@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 VENV=${AVLIB_VENV:-.venv}
+case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac  # AVLIB_VENV may be absolute or relative
 export DVC_NO_ANALYTICS=1 PYTHONDONTWRITEBYTECODE=1
 
 setup() {
@@ -28,7 +29,7 @@ setup() {
     "$VENV/bin/python" -m pip install -q -c requirements/cpu-lock.txt -e ".[faiss,pipeline,notebooks,dev,real]"
     echo "$want" > "$VENV/.avlib-installed"
   fi
-  export PATH="$PWD/$VENV/bin:$PATH"
+  export PATH="$VENV/bin:$PATH"
 }
 
 setup
