@@ -37,14 +37,17 @@ class ProjectorConfig:
     nlayers: int = 3
     norm: Literal["ln", "bn", "none"] = "ln"
     last_norm: Literal["ln_noaffine", "none"] = "ln_noaffine"
+    # released XKD code: one LayerNorm module after both hidden Linears (reference-notes 1.6); false: one each
+    shared_hidden_norm: bool = True
 
 
 @dataclass
 class ModelConfig:
     """Encoders, decoders and heads (Supp. Table S3; sizes from ``avlib.models.vit.VIT_PRESETS``)."""
 
-    video_vit: str = "base"
-    audio_vit: str = "base"
+    # a preset of avlib.models.vit.VIT_PRESETS, or a mapping {embed_dim, depth, num_heads[, preset, ...]}
+    video_vit: str | dict = "base"
+    audio_vit: str | dict = "base"
     video_patch: tuple[int, int, int] = (4, 16, 16)
     audio_patch: tuple[int, int] = (4, 16)
     qkv_bias: bool = False

@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from avlib.numerics import at_least_fp32
+
 __all__ = ["info_nce"]
 
 
@@ -12,7 +14,7 @@ def info_nce(x: Tensor, y: Tensor, tau: float, *, symmetric: bool = False) -> Te
     """InfoNCE with cosine similarity; the positive of ``x[i]`` is ``y[i]`` (diagonal).
 
     ``logits = cos(x_i, y_j) / tau`` (``[B, B]``), loss ``= mean_i -log softmax_j(logits)_{ii}``,
-    i.e. the cross-entropy of ``x -> y`` averaged over ``x`` (DESIGN §8). Computed in float32.
+    i.e. the cross-entropy of ``x -> y`` averaged over ``x`` (DESIGN §8). Computed in at least float32.
 
     Args:
         x: ``[B, d]`` anchors (e.g. audio embeddings).
@@ -21,7 +23,7 @@ def info_nce(x: Tensor, y: Tensor, tau: float, *, symmetric: bool = False) -> Te
         symmetric: if True, return ``(CE(x->y) + CE(y->x)) / 2``.
 
     Returns:
-        0-d float32 tensor.
+        0-d tensor in at least float32.
     """
     for name, t in (("x", x), ("y", y)):
         if not isinstance(t, Tensor) or t.ndim != 2:
@@ -36,8 +38,8 @@ def info_nce(x: Tensor, y: Tensor, tau: float, *, symmetric: bool = False) -> Te
         raise ValueError(f"tau must be > 0, got {tau}")
 
     with torch.autocast(device_type=x.device.type, enabled=False):
-        xn = F.normalize(x.float(), dim=-1)
-        yn = F.normalize(y.float(), dim=-1)
+        xn = F.normalize(at_least_fp32(x), dim=-1)
+        yn = F.normalize(at_least_fp32(y), dim=-1)
         logits = xn @ yn.transpose(0, 1) / tau  # [B, B]
         target = torch.arange(x.shape[0], device=x.device)
         loss = F.cross_entropy(logits, target)

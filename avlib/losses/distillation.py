@@ -11,6 +11,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from avlib.numerics import accumulation_dtype, at_least_fp32
+
 __all__ = ["CenteredCrossEntropy", "teacher_entropy_and_kl"]
 
 
@@ -29,7 +31,7 @@ class CenteredCrossEntropy(nn.Module):
         center_momentum: m in ``center <- m * center + (1 - m) * batch_mean`` (0.9 in XKD).
 
     Buffers:
-        center: ``[1, K]`` float32 running mean of the teacher logits (starts at 0).
+        center: ``[1, K]`` running mean (float32; float64 after ``.double()``) of the teacher logits (starts at 0).
     """
 
     center: Tensor
@@ -71,7 +73,7 @@ class CenteredCrossEntropy(nn.Module):
                 rule; the XKD code pairs every student view with the cross-modal teacher: False).
 
         Returns:
-            0-d float32 loss. Side effect: after the loss is computed, ``self.center`` is updated
+            0-d loss in at least float32. Side effect: after the loss is computed, ``self.center`` is updated
             (no grad) on every call, in train and eval mode alike, as in DINO and the XKD code.
         """
         tau_s = _check_temp("student_temp", student_temp)
@@ -96,10 +98,11 @@ class CenteredCrossEntropy(nn.Module):
             raise ValueError(f"per-view batch sizes differ: student {b_s} vs teacher {b_t}")
 
         with torch.autocast(device_type=student_logits.device.type, enabled=False):
-            log_p = F.log_softmax(student_logits.float() / tau_s, dim=-1).chunk(n_student_views)
-            t = teacher_logits.detach().float()
-            q = F.softmax((t - self.center) / tau_t, dim=-1).chunk(n_teacher_views)
-            total = student_logits.new_zeros((), dtype=torch.float32)
+            acc = accumulation_dtype(student_logits.dtype, teacher_logits.dtype, self.center.dtype)
+            log_p = F.log_softmax(student_logits.to(acc) / tau_s, dim=-1).chunk(n_student_views)
+            t = teacher_logits.detach().to(acc)
+            q = F.softmax((t - self.center.to(acc)) / tau_t, dim=-1).chunk(n_teacher_views)
+            total = student_logits.new_zeros((), dtype=acc)
             n_terms = 0
             for iq, q_chunk in enumerate(q):
                 for v, lp_chunk in enumerate(log_p):
@@ -119,7 +122,7 @@ class CenteredCrossEntropy(nn.Module):
         Under ``torch.distributed`` the per-rank sums and row counts are all-reduced together, so the
         mean is exact even when ranks hold different batch sizes.
         """
-        t = teacher_logits.detach().float()
+        t = at_least_fp32(teacher_logits.detach())
         packed = torch.cat([t.sum(dim=0), t.new_tensor([t.shape[0]])])  # [K + 1]
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(packed)
@@ -149,14 +152,14 @@ def teacher_entropy_and_kl(teacher_logits: Tensor, center: Tensor | None, tau: f
     tau = _check_temp("tau", tau)
     if teacher_logits.ndim != 2:
         raise ValueError(f"teacher_logits must be [B, K], got {tuple(teacher_logits.shape)}")
-    t = teacher_logits.float()
+    t = at_least_fp32(teacher_logits)
     if center is not None:
         if center.numel() != t.shape[1]:
             raise ValueError(f"center must have K={t.shape[1]} values, got shape {tuple(center.shape)}")
-        t = t - center.reshape(1, -1).float()
+        t = t - center.reshape(1, -1).to(t.dtype)
     logp = F.log_softmax(t / tau, dim=-1)
     p = logp.exp()
     entropy = -(p * logp).sum(dim=-1).mean()
-    log_pbar = p.mean(dim=0, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny).log()
+    log_pbar = p.mean(dim=0, keepdim=True).clamp_min(torch.finfo(t.dtype).tiny).log()
     kl = (p * (logp - log_pbar)).sum(dim=-1).mean()
     return {"entropy": entropy, "kl_to_mean": kl}

@@ -8,7 +8,7 @@
   ``exp(-||a - b||^2 / (2 sigma^2))`` with the same V-statistic (Eq. 7).
 * :func:`coral` -- the CORAL alternative (difference of means and covariances).
 
-All three compute in float32 even inside an ``autocast`` region: the 8192-d, LayerNorm-ed projector
+All three compute in at least float32 (float64 inputs stay float64) even inside an ``autocast`` region: the 8192-d, LayerNorm-ed projector
 outputs XKD aligns have ``||a - b||^2`` in the thousands, where fp16/bf16 distances lose the
 small differences the kernel is sensitive to.
 """
@@ -18,6 +18,8 @@ from typing import Sequence
 
 import torch
 from torch import Tensor
+
+from avlib.numerics import accumulation_dtype
 
 __all__ = ["DEFAULT_GAMMAS", "mmd", "mmd_single_sigma", "coral", "pairwise_sq_dists"]
 
@@ -47,6 +49,11 @@ def _fp32_off_autocast(x: Tensor):
         import contextlib
 
         return contextlib.nullcontext()
+
+
+def _at_least_fp32_pair(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    acc = accumulation_dtype(x.dtype, y.dtype)
+    return x.to(acc), y.to(acc)
 
 
 def pairwise_sq_dists(x: Tensor, y: Tensor) -> Tensor:
@@ -94,7 +101,7 @@ def mmd(x: Tensor, y: Tensor, gammas: Sequence[float] = DEFAULT_GAMMAS) -> Tenso
         return k
 
     with _fp32_off_autocast(x):
-        return _v_statistic(x.float(), y.float(), kernel)
+        return _v_statistic(*_at_least_fp32_pair(x, y), kernel)
 
 
 def mmd_single_sigma(x: Tensor, y: Tensor, sigma: float, *, squared: bool = True) -> Tensor:
@@ -117,7 +124,7 @@ def mmd_single_sigma(x: Tensor, y: Tensor, sigma: float, *, squared: bool = True
         raise ValueError(f"sigma must be > 0, got {sigma}")
     inv = 1.0 / (2.0 * sigma * sigma)
     with _fp32_off_autocast(x):
-        val = _v_statistic(x.float(), y.float(), lambda d: torch.exp(d * (-inv)))
+        val = _v_statistic(*_at_least_fp32_pair(x, y), lambda d: torch.exp(d * (-inv)))
         if squared:
             return val
         return val.clamp_min(0.0).sqrt()
@@ -134,7 +141,7 @@ def coral(x: Tensor, y: Tensor) -> Tensor:
     """
     _check_pair(x, y, min_rows=2)
     with _fp32_off_autocast(x):
-        x, y = x.float(), y.float()
+        x, y = _at_least_fp32_pair(x, y)
         mx, my = x.mean(dim=0, keepdim=True), y.mean(dim=0, keepdim=True)
         cx = (x - mx).transpose(0, 1) @ (x - mx) / (x.shape[0] - 1)
         cy = (y - my).transpose(0, 1) @ (y - my) / (y.shape[0] - 1)

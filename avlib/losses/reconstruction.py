@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from avlib.numerics import accumulation_dtype
+
 __all__ = ["masked_mse"]
 
 
@@ -31,7 +33,7 @@ def masked_mse(
         unbiased_var: use the (P - 1) variance, as ``torch.var``'s default in MAE and XKD.
 
     Returns:
-        0-d float32 tensor. If no patch is masked the loss is 0 (the denominator is clamped at 1).
+        0-d tensor, float32 (float64 for float64 inputs). If no patch is masked the loss is 0 (the denominator is clamped at 1).
     """
     for name, t in (("pred", pred), ("target", target)):
         if not isinstance(t, Tensor) or t.ndim != 3:
@@ -48,8 +50,9 @@ def masked_mse(
         raise ValueError(f"eps must be >= 0, got {eps}")
 
     with torch.autocast(device_type=pred.device.type, enabled=False):
-        pred = pred.float()
-        target = target.float()
+        acc = accumulation_dtype(pred.dtype, target.dtype)
+        pred = pred.to(acc)
+        target = target.to(acc)
         if norm_pix:
             mean = target.mean(dim=-1, keepdim=True)
             var = target.var(dim=-1, keepdim=True, unbiased=unbiased_var)

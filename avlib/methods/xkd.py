@@ -25,6 +25,7 @@ from avlib.losses import (CenteredCrossEntropy, cls_attention, cross_modal_atten
                           mmd_single_sigma, refine, teacher_entropy_and_kl)
 from avlib.models import (AudioTokenizer, DINOProjector, MAEDecoder, VideoTokenizer, ViTEncoder, build_blocks,
                           patchify_audio, patchify_video, vit_config)
+from avlib.numerics import at_least_fp32
 from avlib.train.ema import ema_update
 
 
@@ -91,7 +92,8 @@ class XKD(nn.Module):
         p = m.projector
         head_kw = dict(out_dim=p.out_dim, hidden_dim=p.hidden_dim, bottleneck_dim=p.bottleneck_dim,
                        nlayers=p.nlayers, norm=None if p.norm == "none" else p.norm,
-                       last_norm=None if p.last_norm == "none" else p.last_norm)
+                       last_norm=None if p.last_norm == "none" else p.last_norm,
+                       shared_hidden_norm=p.shared_hidden_norm)
         if self.distill:
             self.student["video_head"] = DINOProjector(vcfg.embed_dim, **head_kw)
             self.student["audio_head"] = DINOProjector(acfg.embed_dim, **head_kw)
@@ -129,8 +131,19 @@ class XKD(nn.Module):
 
     @torch.no_grad()
     def update_teacher(self, momentum: float) -> None:
-        if self.distill:
-            ema_update(self.student, self.teacher, momentum, dedup=self.cfg.xkd.ema_dedup_shared)
+        """Eq. 13 on every teacher tensor once (``xkd.ema_dedup_shared``, default), or as the released
+        code: one pass per modality (video, then audio), each over its own deduplicated parameters, so a
+        tensor shared *within* a modality (the projector's tied LayerNorm) moves once and blocks shared
+        *across* modalities (MATS) move twice."""
+        if not self.distill:
+            return
+        if self.cfg.xkd.ema_dedup_shared:
+            ema_update(self.student, self.teacher, momentum)
+            return
+        for modality in ("video", "audio"):
+            keys = [k for k in self.student if k.startswith(f"{modality}_")]
+            ema_update(nn.ModuleDict({k: self.student[k] for k in keys}),
+                       nn.ModuleDict({k: self.teacher[k] for k in keys}), momentum)
 
     def encoder_for_eval(self, modality: str, which: str = "teacher") -> nn.Module:
         """The frozen encoder used for downstream evaluation (teachers by default, paper section 4.6)."""
@@ -142,19 +155,25 @@ class XKD(nn.Module):
         return self.student[key]
 
     # ---------------------------------------------------------------------------------------------
-    def _reconstruct(self, modality: str, x: torch.Tensor, ratio: float, generator):
-        enc = self.student[f"{modality}_encoder"](x, mask_ratio=ratio, generator=generator)
+    def _reconstruct(self, modality: str, x: torch.Tensor, ratio: float, generator, noise=None):
+        enc = self.student[f"{modality}_encoder"](x, mask_ratio=ratio, generator=generator, noise=noise)
         loss = None
         if modality in self.decoders:
             pred = self.decoders[modality](enc["tokens"], enc["ids_restore"], enc["grid"])
             patch = self.cfg.model.video_patch if modality == "video" else self.cfg.model.audio_patch
             target = patchify_video(x, patch) if modality == "video" else patchify_audio(x, patch)
-            loss = masked_mse(pred.float(), target.float(), enc["mask"], norm_pix=self.cfg.xkd.norm_pix_loss)
+            loss = masked_mse(pred, target, enc["mask"], norm_pix=self.cfg.xkd.norm_pix_loss)
         return enc, loss
 
     @torch.no_grad()
-    def teacher_outputs(self, video_t: torch.Tensor, audio_t: torch.Tensor) -> dict:
-        """Eq. 3-6 and the teacher projector: refined, token-averaged teacher representations."""
+    def teacher_outputs(self, video_t: torch.Tensor, audio_t: torch.Tensor, details: bool = False) -> dict:
+        """Eq. 3-6 and the teacher projector: refined, token-averaged teacher representations.
+
+        Returns ``video``/``audio`` (head outputs ``[B, K]``) and, with ``refine``, ``cross_attn_{video,audio}``
+        (Eq. 4). ``details`` adds, per modality, ``attn_*`` (last block ``[B, H, 1+N, 1+N]``), ``tokens_*``
+        (last block output after the final norm, CLS first), ``cls_attn_*`` (Eq. 3) and ``refined_*``
+        (Eq. 5-6, patches only; the unrefined patches when ``refine`` is off).
+        """
         x = self.cfg.xkd
         tv = self.teacher["video_encoder"](video_t, return_attn=True)
         ta = self.teacher["audio_encoder"](audio_t, return_attn=True)
@@ -168,8 +187,13 @@ class XKD(nn.Module):
             feat_v = refine(feat_v, cross_v, omega=x.refine_omega)
             feat_a = refine(feat_a, cross_a, omega=x.refine_omega)
             out["cross_attn_video"], out["cross_attn_audio"] = cross_v, cross_a
+            if details:
+                out["cls_attn_video"], out["cls_attn_audio"] = att_v, att_a
         out["video"] = self.teacher["video_head"](feat_v.mean(1))
         out["audio"] = self.teacher["audio_head"](feat_a.mean(1))
+        if details:
+            out.update(attn_video=tv["attn"], attn_audio=ta["attn"], tokens_video=tv["tokens"],
+                       tokens_audio=ta["tokens"], refined_video=feat_v, refined_audio=feat_a)
         return out
 
     def _student_outputs(self, modality: str, enc_global: dict, locals_: list[torch.Tensor]) -> torch.Tensor:
@@ -187,18 +211,36 @@ class XKD(nn.Module):
             return mmd_single_sigma(a, b, self.cfg.xkd.mmd_sigma)
         return mmd(a, b)
 
-    def forward(self, views: dict, sched: dict, generator: torch.Generator | None = None) -> dict:
+    def forward(self, views: dict, sched: dict, generator: torch.Generator | None = None,
+                mask_noise: dict | None = None) -> dict:
+        """One XKD step's losses.
+
+        Args:
+            views: ``video_global``, ``audio_global`` and the lists ``video_local``, ``audio_local``.
+            sched: this step's ``teacher_temp_video`` and ``teacher_temp_audio``.
+            generator: draws the random masks of the global views.
+            mask_noise: explicit masks instead, ``{'video': noise [B, Nv], 'audio': noise [B, Na]}`` (either
+                key optional): the masking noise of :func:`avlib.models.masking.random_masking` at the
+                configured ratios. The official code's ``ids_restore`` passed as the noise reproduces its
+                masks (``tests/golden``).
+        """
         x = self.cfg.xkd
+        mask_noise = dict(mask_noise or {})
+        unknown = sorted(set(mask_noise) - {"video", "audio"})
+        if unknown:
+            raise ValueError(f"mask_noise: unknown key(s) {unknown}; allowed: ['audio', 'video']")
         logs: dict[str, float] = {}
         recon = []
         enc_v = enc_a = None
         if self.use_video:
-            enc_v, l_v = self._reconstruct("video", views["video_global"], x.mask_ratio_video, generator)
+            enc_v, l_v = self._reconstruct("video", views["video_global"], x.mask_ratio_video, generator,
+                                           mask_noise.get("video"))
             if l_v is not None:
                 recon.append(l_v)
                 logs["loss_recon_video"] = l_v.detach()
         if self.use_audio:
-            enc_a, l_a = self._reconstruct("audio", views["audio_global"], x.mask_ratio_audio, generator)
+            enc_a, l_a = self._reconstruct("audio", views["audio_global"], x.mask_ratio_audio, generator,
+                                           mask_noise.get("audio"))
             if l_a is not None:
                 recon.append(l_a)
                 logs["loss_recon_audio"] = l_a.detach()
@@ -218,8 +260,8 @@ class XKD(nn.Module):
             zs_a = self._student_outputs("audio", enc_a, views["audio_local"])
             n_v, n_a = 1 + len(views["video_local"]), 1 + len(views["audio_local"])
             with torch.autocast(device_type=zs_v.device.type, enabled=False):
-                zs_v, zs_a = zs_v.float(), zs_a.float()
-                tv, ta = t["video"].float(), t["audio"].float()
+                zs_v, zs_a = at_least_fp32(zs_v), at_least_fp32(zs_a)
+                tv, ta = at_least_fp32(t["video"]), at_least_fp32(t["audio"])
                 for name, z, crit, tau in (("video", tv, self.kd_video_teacher, sched["teacher_temp_video"]),
                                            ("audio", ta, self.kd_audio_teacher, sched["teacher_temp_audio"])):
                     st = teacher_entropy_and_kl(z, crit.center, tau)  # before this step's centre update

@@ -1,7 +1,8 @@
 """Projection heads: iBOT/XKD-style DINO projector and a linear probe head.
 
 XKD's projector (reference-notes §1.6, config ``'2048-gelu-3-256-8192-norm3'``):
-``Linear(in,2048)-LN-GELU-Linear(2048,2048)-LN-GELU-Linear(2048,256)`` -> L2-normalise ->
+``Linear(in,2048)-LN-GELU-Linear(2048,2048)-LN-GELU-Linear(2048,256)`` (the released code uses *one*
+LayerNorm module at both places: ``shared_hidden_norm``) -> L2-normalise ->
 weight-normalised ``Linear(256, 8192, bias=False)`` with magnitude ``g`` fixed to 1 and frozen
 (``norm_last_layer``) -> non-affine ``LayerNorm(8192)`` on the logits (``last_norm``, iBOT). DINO's
 head is the same with ``norm=None`` and ``last_norm=None``.
@@ -18,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["WeightNormLinear", "DINOProjector", "LinearHead"]
+__all__ = ["WeightNormLinear", "DINOProjector", "LinearHead", "hidden_norm_keys"]
 
 
 class WeightNormLinear(nn.Module):
@@ -64,6 +65,27 @@ def _act(kind: str) -> nn.Module:
     return acts[kind]()
 
 
+def hidden_norm_keys(nlayers: int) -> list[str]:
+    """Indices in ``mlp`` of the norms after the hidden Linears (``Linear, norm, act`` per hidden layer):
+    ``['1', '4', ...]``; ``nlayers - 1`` of them."""
+    return [str(3 * i + 1) for i in range(max(nlayers - 1, 0))]
+
+
+def _check_tied_norm_entries(module, state_dict, prefix, *args) -> None:
+    """Pre-hook of a shared-norm head: its ``mlp.<i>.*`` entries load into one tensor, so they must agree
+    (a head trained with independent norms cannot be loaded into a tied one without losing weights)."""
+    keys = hidden_norm_keys(module.nlayers)
+    for leaf in ("weight", "bias"):
+        vals = [(k, state_dict.get(f"{prefix}mlp.{k}.{leaf}")) for k in keys]
+        vals = [(k, v) for k, v in vals if v is not None]
+        for k, v in vals[1:]:
+            if v.shape != vals[0][1].shape or not torch.equal(v, vals[0][1]):
+                raise ValueError(
+                    f"{prefix}mlp.{k}.{leaf} differs from {prefix}mlp.{vals[0][0]}.{leaf}: this head has one shared "
+                    "hidden norm (model.projector.shared_hidden_norm: true) but the state_dict was trained with "
+                    "independent norms; build it with shared_hidden_norm: false")
+
+
 class DINOProjector(nn.Module):
     """DINO/iBOT projector: MLP -> bottleneck -> L2-normalise -> weight-normed prototypes -> optional LN.
 
@@ -71,6 +93,11 @@ class DINOProjector(nn.Module):
         in_dim: input features ``D``. out_dim: prototypes (XKD 8192). hidden_dim, bottleneck_dim.
         nlayers: Linear layers before the prototypes (1 = a single Linear to the bottleneck).
         norm: norm after each hidden Linear: ``'ln'`` (XKD), ``'bn'`` or ``None`` (DINO).
+        shared_hidden_norm: one norm *module* after every hidden Linear (the released XKD code builds
+            its LayerNorm once and appends the same object twice, so ``mlp.1`` and ``mlp.4`` are one
+            tensor: its gradient is the sum over both uses and AdamW, clipping and the EMA see it
+            once). ``False``: an independent norm per layer. Same forward from the same weights;
+            training differs. Loading a state_dict whose two entries differ into a shared head raises.
         last_norm: ``'ln_noaffine'`` (XKD/iBOT) or ``None``: LayerNorm without affine over ``out_dim``.
         norm_last_layer: fix the prototype weight magnitude to 1 (frozen).
         act: ``'gelu'`` or ``'relu'``. norm_eps: eps of the LayerNorms.
@@ -82,7 +109,7 @@ class DINOProjector(nn.Module):
     def __init__(self, in_dim: int, out_dim: int = 8192, hidden_dim: int = 2048, bottleneck_dim: int = 256,
                  nlayers: int = 3, norm: Literal["ln", "bn"] | None = "ln",
                  last_norm: Literal["ln_noaffine"] | None = "ln_noaffine", norm_last_layer: bool = True,
-                 act: Literal["gelu", "relu"] = "gelu", norm_eps: float = 1e-5):
+                 act: Literal["gelu", "relu"] = "gelu", norm_eps: float = 1e-5, shared_hidden_norm: bool = False):
         super().__init__()
         if nlayers < 1:
             raise ValueError(f"nlayers must be >= 1, got {nlayers}")
@@ -90,15 +117,20 @@ class DINOProjector(nn.Module):
             raise ValueError("in_dim, out_dim, hidden_dim and bottleneck_dim must be positive")
         if last_norm not in (None, "ln_noaffine"):
             raise ValueError(f"last_norm must be 'ln_noaffine' or None, got {last_norm!r}")
-        self.in_dim, self.out_dim = int(in_dim), int(out_dim)
+        self.in_dim, self.out_dim, self.nlayers = int(in_dim), int(out_dim), int(nlayers)
         if nlayers == 1:
             layers: list[nn.Module] = [nn.Linear(in_dim, bottleneck_dim)]
         else:
-            layers = [nn.Linear(in_dim, hidden_dim), _norm(norm, hidden_dim, norm_eps), _act(act)]
-            for _ in range(nlayers - 2):
-                layers += [nn.Linear(hidden_dim, hidden_dim), _norm(norm, hidden_dim, norm_eps), _act(act)]
+            shared = _norm(norm, hidden_dim, norm_eps) if shared_hidden_norm else None
+            layers = []
+            for i in range(nlayers - 1):
+                layers += [nn.Linear(in_dim if i == 0 else hidden_dim, hidden_dim),
+                           shared if shared is not None else _norm(norm, hidden_dim, norm_eps), _act(act)]
             layers.append(nn.Linear(hidden_dim, bottleneck_dim))
         self.mlp = nn.Sequential(*layers)
+        self.shared_hidden_norm = bool(shared_hidden_norm) and nlayers >= 3 and norm is not None
+        if self.shared_hidden_norm:
+            self.register_load_state_dict_pre_hook(_check_tied_norm_entries)
         self.apply(self._init)
         self.last_layer = WeightNormLinear(bottleneck_dim, out_dim, fix_norm=norm_last_layer)
         self.last_norm = (nn.LayerNorm(out_dim, eps=norm_eps, elementwise_affine=False)

@@ -56,7 +56,8 @@ def _from_shuffle(ids_shuffle: Tensor, k: int, dtype: torch.dtype) -> tuple[Tens
 
 
 def random_masking(x: Tensor, ratio: float, generator: torch.Generator | None = None,
-                   rounding: Rounding = "round") -> tuple[Tensor, Tensor, Tensor, Tensor]:
+                   rounding: Rounding = "round", noise: Tensor | None = None
+                   ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Per-sample unstructured masking by argsort of uniform noise (MAE; XKD ``models/mask.py``).
 
     Args:
@@ -64,6 +65,10 @@ def random_masking(x: Tensor, ratio: float, generator: torch.Generator | None = 
         ratio: fraction of tokens to mask, in ``[0, 1)``.
         generator: optional ``torch.Generator`` for reproducible masks (any device).
         rounding: ``'round'`` (XKD) or ``'int'`` (MAE) for the kept count.
+        noise: explicit masking noise ``[B, N]`` instead of a random draw: the ``K`` tokens with the
+            smallest noise are kept, in ascending noise order (MAE's rule). An ``ids_restore`` of an
+            earlier masking used as the noise reproduces that masking exactly; ``-noise`` keeps a
+            disjoint set when ``ratio >= 0.5`` (MAViL's two views with exclusive visible tokens).
 
     Returns:
         ``(x_kept [B, K, D], mask [B, N] (x.dtype, 1=masked), ids_restore [B, N], ids_keep [B, K])``.
@@ -72,7 +77,11 @@ def random_masking(x: Tensor, ratio: float, generator: torch.Generator | None = 
         raise ValueError(f"x must be [B, N, D], got shape {tuple(x.shape)}")
     B, N, _ = x.shape
     k = num_kept(N, ratio, rounding)
-    ids_shuffle = torch.argsort(_noise((B, N), generator, x.device), dim=1)
+    if noise is None:
+        noise = _noise((B, N), generator, x.device)
+    elif tuple(noise.shape) != (B, N):
+        raise ValueError(f"noise must be [B, N] = {(B, N)} for these tokens, got {tuple(noise.shape)}")
+    ids_shuffle = torch.argsort(noise.to(x.device), dim=1)
     mask, ids_restore, ids_keep = _from_shuffle(ids_shuffle, k, x.dtype)
     return gather_tokens(x, ids_keep), mask, ids_restore, ids_keep
 

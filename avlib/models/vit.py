@@ -20,6 +20,8 @@ from timm.models.vision_transformer import Block
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from avlib.numerics import accumulation_dtype
+
 from .masking import Rounding, gather_tokens, masking_from_keep, random_masking
 from .pos_embed import LearnablePosEmbed
 
@@ -116,9 +118,10 @@ def last_block_attention(block: Block, x: Tensor) -> Tensor:
     ``softmax(q_norm(Q) * scale @ k_norm(K)^T)`` with ``Q, K`` from ``block.attn.qkv(block.norm1(x))``."""
     attn = block.attn
     B, N, _ = x.shape
-    with torch.autocast(device_type=x.device.type, enabled=False):  # the map sets refine's weights: fp32
-        qkv = F.linear(block.norm1(x.float()), attn.qkv.weight.float(),
-                       None if attn.qkv.bias is None else attn.qkv.bias.float())
+    acc = accumulation_dtype(x.dtype, attn.qkv.weight.dtype)  # the map sets refine's weights: >= fp32
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        qkv = F.linear(block.norm1(x.to(acc)), attn.qkv.weight.to(acc),
+                       None if attn.qkv.bias is None else attn.qkv.bias.to(acc))
         qkv = qkv.reshape(B, N, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
         q, k = attn.q_norm(qkv[0]), attn.k_norm(qkv[1])
         return ((q * attn.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
@@ -164,7 +167,7 @@ class ViTEncoder(nn.Module):
 
     def forward(self, x: Tensor, mask_ratio: float = 0.0, generator: torch.Generator | None = None,
                 return_attn: bool = False, *, rounding: Rounding = "round",
-                ids_keep: Tensor | None = None) -> dict:
+                ids_keep: Tensor | None = None, noise: Tensor | None = None) -> dict:
         """Encode ``x`` (``[B, C, T, H, W]`` video or ``[B, C, F, T]`` spectrogram).
 
         Args:
@@ -173,6 +176,8 @@ class ViTEncoder(nn.Module):
             return_attn: also return the last block's attention.
             rounding: kept-count rule (``'round'`` XKD, ``'int'`` MAE).
             ids_keep: ``[B, K]`` explicit kept indices (e.g. tube masks); overrides ``mask_ratio``.
+            noise: ``[B, N]`` explicit masking noise for the random masking at ``mask_ratio`` (see
+                :func:`~avlib.models.masking.random_masking`); replaces the draw from ``generator``.
 
         Returns:
             dict with ``tokens [B, 1+K, D]`` (after the final norm, CLS first), ``mask [B, N]`` (1=masked),
@@ -181,6 +186,8 @@ class ViTEncoder(nn.Module):
         """
         if not 0.0 <= mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
+        if noise is not None and (ids_keep is not None or mask_ratio == 0):
+            raise ValueError("noise drives the random masking: give it with mask_ratio > 0 and without ids_keep")
         grid = self.tokenizer.grid(x.shape)
         tok = self.tokenizer(x)
         B, N, _ = tok.shape
@@ -190,7 +197,7 @@ class ViTEncoder(nn.Module):
             mask, ids_restore, ids_keep = masking_from_keep(ids_keep.to(tok.device), N, tok.dtype)
             tok = gather_tokens(tok, ids_keep)
         elif mask_ratio > 0:
-            tok, mask, ids_restore, ids_keep = random_masking(tok, mask_ratio, generator, rounding)
+            tok, mask, ids_restore, ids_keep = random_masking(tok, mask_ratio, generator, rounding, noise=noise)
         else:
             mask = tok.new_zeros(B, N)
             ids_restore = ids_keep = torch.arange(N, device=tok.device).expand(B, N)

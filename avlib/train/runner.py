@@ -56,7 +56,7 @@ class CollapseError(RuntimeError):
 # An explicit file list (not whole folders) means adding a method, loss or model file leaves the existing
 # runs valid.
 TRAINING_CODE = (
-    "config.py", "checkpoint.py", "dist.py", "seed.py",
+    "config.py", "checkpoint.py", "dist.py", "seed.py", "numerics.py",
     "data/audio.py", "data/views.py", "data/cache.py",
     "models/decoder.py", "models/heads.py", "models/masking.py", "models/patch.py", "models/pos_embed.py",
     "models/vit.py",

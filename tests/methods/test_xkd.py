@@ -191,3 +191,59 @@ def test_scaled_video_backbone_keeps_heads():
     assert big_model.student["audio_encoder"].embed_dim == model.student["audio_encoder"].embed_dim
     with pytest.raises(ValueError, match="> 0"):
         scaled_vit(base, 0.0, 1.0)
+
+
+def test_shared_projector_norm_is_seen_once_by_adamw_clipping_and_ema():
+    """The tied hidden LayerNorm (released code; default) is one tensor for the optimiser, the clipping list
+    and the EMA, also in the code-replica EMA (``ema_dedup_shared: false``), where blocks shared across
+    modalities move twice but a tensor shared within a head moves once, like the official update loop."""
+    from avlib.train.optim import build_optimizer
+
+    for dedup in (True, False):
+        cfg, m, views = make(ema_dedup_shared=dedup)
+        head = m.student["video_head"]
+        ln = head.mlp[1].weight
+        assert head.mlp[1] is head.mlp[4] and m.teacher["video_head"].mlp[1] is m.teacher["video_head"].mlp[4]
+        opt = build_optimizer(m, cfg.optim)
+        assert sum(p is ln for g in opt.param_groups for p in g["params"]) == 1
+        assert sum(p is ln for p in m.student_parameters_for_clipping()) == 1
+        out = m(batch(views), SCHED, torch.Generator().manual_seed(0))
+        out["loss"].backward()
+        torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.5).step()
+        t0 = m.teacher["video_head"].mlp[1].weight.clone()
+        m.update_teacher(0.9)
+        torch.testing.assert_close(m.teacher["video_head"].mlp[4].weight, 0.9 * t0 + 0.1 * ln.detach())
+
+
+def test_ema_code_replica_updates_mats_shared_teacher_blocks_twice():
+    _, m, views = make(variant="mats", ema_dedup_shared=False)
+    opt = torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.1)
+    w_t0 = m.teacher["video_encoder"].blocks[0].attn.qkv.weight.clone()
+    m(batch(views), SCHED, torch.Generator().manual_seed(0))["loss"].backward()
+    opt.step()
+    w_s = m.student["video_encoder"].blocks[0].attn.qkv.weight
+    m.update_teacher(0.9)
+    expect = 0.9 * (0.9 * w_t0 + 0.1 * w_s) + 0.1 * w_s  # video pass, then audio pass (released code)
+    torch.testing.assert_close(m.teacher["audio_encoder"].blocks[0].attn.qkv.weight, expect)
+
+
+def test_explicit_mask_noise_reproduces_and_overrides_the_random_masks():
+    """``mask_noise`` (public API for explicit masks): the generator's own video noise given explicitly gives
+    the same step; other noise gives other masks; a wrong shape or key is refused."""
+    _, m, views = make()
+    v = batch(views)
+    n_tok = 1
+    for size in m.student["video_encoder"].tokenizer.grid(v["video_global"].shape):
+        n_tok *= size
+    ref = m(v, SCHED, torch.Generator().manual_seed(3))["logs"]
+    g = torch.Generator().manual_seed(3)
+    noise_v = torch.rand(8, n_tok, generator=g)  # the draw the video masking makes; audio then continues from g
+    same = m(v, SCHED, g, mask_noise={"video": noise_v})["logs"]
+    assert torch.equal(same["loss_recon_video"], ref["loss_recon_video"])
+    assert torch.equal(same["loss_recon_audio"], ref["loss_recon_audio"])
+    other = m(v, SCHED, torch.Generator().manual_seed(3), mask_noise={"video": torch.rand(8, n_tok)})["logs"]
+    assert not torch.equal(other["loss_recon_video"], ref["loss_recon_video"])
+    with pytest.raises(ValueError, match="noise must be"):
+        m(v, SCHED, mask_noise={"video": torch.rand(8, n_tok + 1)})
+    with pytest.raises(ValueError, match="unknown key"):
+        m(v, SCHED, mask_noise={"vid": torch.rand(8, n_tok)})

@@ -93,3 +93,35 @@ def test_batchnorm_variant_and_linear_head():
     assert head(torch.randn(4, 32)).shape == (4, 10)
     with pytest.raises(ValueError, match="dropout"):
         LinearHead(32, 10, dropout=1.0)
+
+
+def test_shared_hidden_norm_is_one_module_with_both_state_dict_entries():
+    """Released XKD head: one LayerNorm object after both hidden Linears (reference-notes 1.6)."""
+    tied, free = small(shared_hidden_norm=True), small(shared_hidden_norm=False)
+    assert tied.mlp[1] is tied.mlp[4] and free.mlp[1] is not free.mlp[4]
+    n_tied = sum(p.numel() for p in tied.parameters())
+    assert sum(p.numel() for p in free.parameters()) - n_tied == 2 * 48  # one LN (weight + bias) fewer
+    sd = tied.state_dict()
+    assert {"mlp.1.weight", "mlp.4.weight", "mlp.1.bias", "mlp.4.bias"} <= set(sd)
+    assert sd["mlp.1.weight"].data_ptr() == sd["mlp.4.weight"].data_ptr()
+    # the forward equals an untied head holding the same values in both norms (NumPy-free: same weights)
+    free.load_state_dict(sd)
+    x = torch.randn(6, 32)
+    torch.testing.assert_close(tied(x), free(x), rtol=0, atol=0)
+    # gradient of the shared norm = sum of the two untied norms' gradients
+    tied(x).pow(2).sum().backward()
+    free(x).pow(2).sum().backward()
+    torch.testing.assert_close(tied.mlp[1].weight.grad, free.mlp[1].weight.grad + free.mlp[4].weight.grad)
+    assert not torch.allclose(tied.mlp[1].weight.grad, free.mlp[1].weight.grad)
+
+
+def test_shared_hidden_norm_refuses_a_state_dict_with_two_different_norms():
+    free = small(shared_hidden_norm=False)
+    with torch.no_grad():
+        free.mlp[4].weight.add_(0.5)
+    tied = small(shared_hidden_norm=True)
+    with pytest.raises(ValueError, match=r"mlp\.4\.weight differs from mlp\.1\.weight.*shared_hidden_norm: false"):
+        tied.load_state_dict(free.state_dict())
+    copy.deepcopy(tied).load_state_dict(tied.state_dict())  # its own state loads
+    t2 = copy.deepcopy(tied)
+    assert t2.mlp[1] is t2.mlp[4]  # deepcopy (EMA teachers) keeps the tie
