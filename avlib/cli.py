@@ -10,6 +10,7 @@ Commands
   pretrain        train one pretraining configuration (works under torchrun)
   evaluate        frozen-feature evaluation of a pretrained run on the profile's downstream tasks
   finetune        end-to-end fine-tuning of a run's encoder on one task (Tables S6/S7 recipes)
+  import-official official XKD checkpoints (pritamqu/XKD) -> an avlib run that evaluate/finetune take
   benchmark       pretraining throughput (clips/s) and peak memory per method; `benchmark kmeans`: faiss vs sklearn
   real avmnist    real-data benchmark: FSDD x MNIST-5k pairs, L_ae / L_xkd, linear SVM + late fusion
   real esc50      real-data benchmark: ESC-50 5 folds, log-mel statistics vs audio MAE, linear classifier
@@ -223,6 +224,38 @@ def cmd_finetune(a) -> int:
     return 0
 
 
+def _read_settings(path: str) -> dict:
+    from avlib.config import ConfigError, read_yaml
+
+    data = read_yaml(path)  # YAML is a superset of JSON
+    missing = sorted({"model_kwargs", "encoder", "decoder", "projector"} - set(data))
+    if missing:
+        raise ConfigError(f"{path}: missing official setting(s) {missing} (need model_kwargs, encoder, decoder, "
+                          "projector and optionally fwd_kwargs, as the official XKD factory takes them)")
+    return data
+
+
+def cmd_import_official(a) -> int:
+    from avlib.methods.xkd_official import OfficialImportError, config_from_official, import_official
+    from avlib.profiles import load_pretrain_config
+
+    if a.official_settings:
+        s = _read_settings(a.official_settings)
+        cfg = config_from_official(s["model_kwargs"], s["encoder"], s["decoder"], s["projector"], s.get("fwd_kwargs"),
+                                   local_views=s.get("local_views"))
+    else:
+        cfg = load_pretrain_config(a.config, profile=a.profile, overrides=a.set)
+    cfg.name = Path(a.out).name
+    try:
+        report = import_official(a.paths, a.out, cfg, roles=a.role or None, overwrite=a.force)
+    except (OfficialImportError, FileNotFoundError, FileExistsError) as e:
+        log.error("import-official: %s", e)
+        return 2
+    print(report)
+    log.info("wrote %s/final.pt: evaluate it with `python -m avlib evaluate --run %s --out <json>`", a.out, a.out)
+    return 0
+
+
 def cmd_benchmark(a) -> int:
     if a.what == "kmeans":
         import pandas as pd
@@ -332,6 +365,21 @@ def build_parser() -> argparse.ArgumentParser:
     re_.add_argument("--real-data", help="the real-data bundle (default $AVLIB_REAL_DATA or ../shared/real-data)")
     re_.add_argument("--profile", help="model/view sizes (default: the active profile)")
     re_.set_defaults(func=cmd_real_esc50)
+
+    io = sub.add_parser("import-official", help="official XKD weights (pritamqu/XKD) -> an avlib run folder")
+    io.add_argument("paths", nargs="+", help="checkpoint.pth.tar (model/optimizer/epoch, 'module.' prefix ok), "
+                                            "backbone files {vid,aud}_{student,teacher}.pth.tar, or a bare state_dict")
+    io.add_argument("--out", required=True, help="run folder to write (final.pt, import_report.txt, summary.json)")
+    io.add_argument("--official-settings", help="YAML/JSON of the official model settings (model_kwargs, encoder, "
+                                                "decoder, projector[, fwd_kwargs]): the avlib config is derived from them")
+    io.add_argument("--config", default="params/pretrain/xkd.yaml",
+                    help="else: the avlib run file whose model must match the checkpoint (with --profile/--set)")
+    io.add_argument("--profile", help="scale profile of --config (the released ViT-B weights: paper)")
+    io.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override of --config")
+    io.add_argument("--role", action="append", help="role of each backbone-only file, in order (vid_teacher, "
+                                                    "aud_teacher, vid_student, aud_student); default: from its name")
+    io.add_argument("--force", action="store_true", help="replace an existing final.pt")
+    io.set_defaults(func=cmd_import_official)
 
     b = sub.add_parser("benchmark", help="pretraining clips/s and peak memory per method; or k-means (faiss vs sklearn)")
     b.add_argument("what", nargs="?", choices=["pretrain", "kmeans"], default="pretrain")
