@@ -1,0 +1,46 @@
+"""Behaviour unchanged since the reference commit: every run file of ``params/pretrain`` (each XKD variant,
+baseline and ablation; each XDC variant) gives the same logged losses and gradients on one fixed batch and
+seed as at e0e6841 (``tests/fixtures/method_reference_e0e6841.pt``, made by ``tools/method_reference.py
+--rev e0e6841``). The settings whose defaults changed on purpose since are restored by the tool's ``COMPAT``.
+Regenerate the fixture only for a deliberate change of the function, and say so in the commit."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "tests/fixtures/method_reference_e0e6841.pt"
+RTOL = 1e-6
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("method_reference", ROOT / "tools/method_reference.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def both():
+    ref = torch.load(FIXTURE, weights_only=True)
+    assert ref["rev"] == "e0e6841"
+    return ref["runs"], _tool().compute(ROOT)
+
+
+def test_every_run_file_is_covered(both):
+    ref, now = both
+    assert set(now) == set(ref), f"run files added or removed since the reference: {sorted(set(now) ^ set(ref))}"
+
+
+@pytest.mark.parametrize("run", sorted(torch.load(FIXTURE, weights_only=True)["runs"]))
+def test_losses_and_gradients_equal_the_reference(both, run):
+    ref, now = both[0][run], both[1][run]
+    assert set(now["logs"]) == set(ref["logs"]), sorted(set(now["logs"]) ^ set(ref["logs"]))
+    for k, v in ref["logs"].items():
+        assert now["logs"][k] == pytest.approx(v, rel=RTOL, abs=RTOL), k
+    assert now["grad_names"] == ref["grad_names"], sorted(set(now["grad_names"]) ^ set(ref["grad_names"]))
+    scale = ref["grads"].abs().max(dim=1, keepdim=True).values.clamp_min(1e-30)  # per parameter
+    err = ((now["grads"] - ref["grads"]).abs() / scale).max(dim=1).values
+    bad = {n: e for n, e in zip(ref["grad_names"], err.tolist()) if not e <= RTOL}
+    assert not bad, f"{len(bad)} of {len(err)} gradients changed: {dict(list(bad.items())[:6])}"
