@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from avlib import __version__, checkpoint, dist
-from avlib.config import PretrainConfig, config_hash, to_dict
+from avlib.codedeps import import_closure
+from avlib.config import PretrainConfig, to_dict
 from avlib.data.cache import load_cache
 from avlib.data.views import GlobalLocalViews
 from avlib.log import JsonlWriter, progress
@@ -36,6 +37,7 @@ from avlib.paths import resolve
 from avlib.seed import make_generator, seed_everything
 from avlib.train.collapse import collapsed
 from avlib.train.optim import build_optimizer, clip_gradients, grads_finite, lr_wd_schedules, set_lr_wd
+from avlib.train.resume import open_checkpoint, run_entries, run_key, write_config
 from avlib.train.schedules import build_schedule
 
 log = logging.getLogger(__name__)
@@ -50,40 +52,11 @@ class CollapseError(RuntimeError):
     """Teacher outputs stopped depending on the input (Supp. B.5); the last good checkpoint is kept."""
 
 
-# The avlib files a pretraining run's result depends on: exactly the DVC deps of the pretrain stages and
-# what code_fingerprint hashes. A test derives the import closure of this module and of every method
-# statically and checks it is covered by this list plus NOT_TRAINING_CODE and re-export-only __init__ files.
-# An explicit file list (not whole folders) means adding a method, loss or model file leaves the existing
-# runs valid.
-TRAINING_CODE = (
-    "config.py", "checkpoint.py", "dist.py", "seed.py", "numerics.py",
-    "data/audio.py", "data/views.py", "data/cache.py",
-    "models/decoder.py", "models/heads.py", "models/masking.py", "models/patch.py", "models/pos_embed.py",
-    "models/vit.py",
-    "losses/distillation.py", "losses/mmd.py", "losses/reconstruction.py", "losses/refine.py",
-    "methods/build.py", "methods/xkd.py",
-    "train/runner.py", "train/optim.py", "train/schedules.py", "train/ema.py", "train/collapse.py",
-)
-NOT_TRAINING_CODE = {
-    "log.py": "logging and progress bars",
-    "paths.py": "path resolution",
-    "data/media.py": "decoding: reaches training only through the cache/pretrain data, itself a DVC dep",
-    "data/manifest.py": "manifest parsing: reaches training only through the cache/pretrain data",
-}
-
-
-def code_fingerprint() -> str:
-    """Hash of the avlib sources a pretraining run depends on (the same paths as the DVC stage deps).
-    A checkpoint written by different code is not resumed: after a fix, DVC re-runs the stage and the
-    run must really retrain rather than "resume" a finished checkpoint."""
-    import hashlib
-
-    pkg = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
-    for rel in TRAINING_CODE:
-        h.update(rel.encode())
-        h.update((pkg / rel).read_bytes())
-    return h.hexdigest()[:16]
+def training_code(method: str = "xkd") -> list[str]:
+    """The avlib files a step-runner run of ``method`` depends on (relative to ``avlib/``): the static import
+    closure of this module and of the method's module (:mod:`avlib.codedeps`). The DVC deps of the
+    pretraining stages are exactly these files (tested), and the resume key hashes them."""
+    return import_closure(run_entries(__name__, method))
 
 
 def resolve_num_threads(configured: int = 0) -> int:
@@ -265,37 +238,26 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, s
         raise ValueError(f"{cfg.name}: cache {cfg.data.cache} is audio-only but the method uses video "
                          "(only audio reconstruction, xkd.recon_audio without kd/da/recon_video, trains on audio alone)")
     core, optimizer, scaler, gen = tr.core, tr.optimizer, tr.scaler, tr.gen
-    chash = f"{config_hash(cfg)}-{code_fingerprint()}"
+    chash = run_key(cfg, __name__)
     writer = JsonlWriter(out_dir / "metrics.jsonl")
     step = 0
-    ckpt_path = checkpoint.latest(out_dir)
-    if ckpt_path and resume:
-        state = checkpoint.load(ckpt_path, map_location=device)
-        if state.get("config_hash") != chash:
-            stale = out_dir / f"stale-{state.get('config_hash')}"
-            log.warning("config or training code changed since %s (%s != %s): not resuming; the old run is "
-                        "kept in %s",
-                        ckpt_path, state.get("config_hash"), chash, stale)
-            dist.barrier()
-            if dist.is_main():
-                stale.mkdir(exist_ok=True)
-                for f in (ckpt_path, out_dir / "metrics.jsonl", out_dir / FINAL, out_dir / "summary.json"):
-                    if f.exists():
-                        os.replace(f, stale / f.name)
-            dist.barrier()
-        else:
-            core.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            if scaler is not None and state.get("scaler"):
-                scaler.load_state_dict(state["scaler"])
-            gens, cpus = state["rng"]["gen"], state["rng"]["torch"]
-            if len(gens) != dist.world_size():
-                raise RuntimeError(f"{ckpt_path} was written by {len(gens)} rank(s); resume it with the same "
-                                   f"world size (now {dist.world_size()}) or start afresh with --fresh")
-            gen.set_state(gens[dist.rank()].cpu())
-            torch.set_rng_state(cpus[dist.rank()].cpu())
-            step = int(state["step"])
-            log.info("resumed from %s at step %d/%d (epoch %d)", ckpt_path, step, total, step // ipe)
+    state = open_checkpoint(out_dir, chash, resume=resume, map_location=device, name=cfg.name)
+    if state is not None:
+        ckpt_path = out_dir / checkpoint.LAST
+        core.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        gens, cpus = state["rng"]["gen"], state["rng"]["torch"]
+        if len(gens) != dist.world_size():
+            raise RuntimeError(f"{ckpt_path} was written by {len(gens)} rank(s); resume it with the same "
+                               f"world size (now {dist.world_size()}) or start afresh with --fresh")
+        gen.set_state(gens[dist.rank()].cpu())
+        torch.set_rng_state(cpus[dist.rank()].cpu())
+        step = int(state["step"])
+        log.info("resumed from %s at step %d/%d (epoch %d)", ckpt_path, step, total, step // ipe)
+    if dist.is_main():
+        write_config(out_dir, cfg)
     if dist.is_main():
         writer.truncate_after(step)
     if step == 0:

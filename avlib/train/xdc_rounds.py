@@ -21,7 +21,8 @@ cluster tables (XDC Tables 5/6).
 Baselines through the same loop: ``variant: supervised`` replaces the clustering by the pretraining set's
 labels (*Superv*); ``rounds: 0`` saves the random initialisation (*Scratch*).
 Checkpoints (atomic) after every epoch with the round's assignments and RNG states; an interrupted run
-resumes at the next epoch. ``final.pt`` has the same layout as the XKD runner's, so evaluation and
+resumes at the next epoch, under the shared rule of :mod:`avlib.train.resume` (same config hash and same
+fingerprint of the code XDC imports; otherwise the old run moves to ``stale-<key>/`` and training restarts). ``final.pt`` has the same layout as the XKD runner's, so evaluation and
 fine-tuning load XDC runs unchanged.
 """
 from __future__ import annotations
@@ -38,7 +39,7 @@ import torch.nn.functional as F
 
 from avlib import checkpoint
 from avlib.cluster import kmeans
-from avlib.config import config_hash, to_dict
+from avlib.config import to_dict
 from avlib.data.cache import load_cache
 from avlib.data.views import EvalViews
 from avlib.log import JsonlWriter, progress
@@ -46,6 +47,7 @@ from avlib.methods import build_method, logmel_from_config, views_config
 from avlib.methods.xdc import SOURCES
 from avlib.paths import atomic_write_bytes, atomic_write_text, resolve
 from avlib.seed import make_generator, seed_everything
+from avlib.train.resume import open_checkpoint, run_key, write_config
 from avlib.train.runner import pretrain_indices, resolve_num_threads
 
 log = logging.getLogger(__name__)
@@ -195,28 +197,30 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
     gen = make_generator(seed * 1000 + 7, device=device)
     rng = np.random.default_rng([seed, 11])
 
-    chash = config_hash(cfg)
-    writer = JsonlWriter(out_dir / "metrics.jsonl")
+    chash = run_key(cfg, __name__)  # config hash and the fingerprint of the code XDC imports
     state = {"round": 0, "epoch": 0, "best": float("inf"), "prev": float("inf"), "bad": 0, "assign": None,
              "history": [], "step": 0}
     opt_head = None
-    ckpt = checkpoint.latest(out_dir)
-    if ckpt is not None and resume:
-        st = checkpoint.load(ckpt, map_location="cpu")  # RNG states and assignments must stay on the CPU
-        if st.get("config_hash") == chash and "xdc_state" in st:
-            model.load_state_dict(st["model"])
-            opt_body.load_state_dict(st["opt_body"])
-            state = st["xdc_state"]
-            if st.get("opt_head") is not None:
-                opt_head = _optimizer(model.heads.parameters(), x, head=True)
-                opt_head.load_state_dict(st["opt_head"])
-            rng.bit_generator.state = st["np_rng"]
-            gen.set_state(st["torch_gen"])
-            torch.set_rng_state(st["torch_rng"])
-            writer.truncate_after(state["step"])  # drop records written after that checkpoint
-            log.info("%s: resumed at round %d epoch %d", cfg.name, state["round"], state["epoch"])
-        else:
-            log.warning("%s: checkpoint %s is from another config; starting afresh", cfg.name, ckpt)
+    # RNG states and assignments must stay on the CPU
+    st = open_checkpoint(out_dir, chash, resume=resume, map_location="cpu", name=cfg.name)
+    writer = JsonlWriter(out_dir / "metrics.jsonl")
+    if st is not None:
+        if "xdc_state" not in st:
+            raise ValueError(f"{out_dir / checkpoint.LAST}: not an XDC checkpoint (no xdc_state); use --fresh")
+        model.load_state_dict(st["model"])
+        opt_body.load_state_dict(st["opt_body"])
+        state = st["xdc_state"]
+        if st.get("opt_head") is not None:
+            opt_head = _optimizer(model.heads.parameters(), x, head=True)
+            opt_head.load_state_dict(st["opt_head"])
+        rng.bit_generator.state = st["np_rng"]
+        gen.set_state(st["torch_gen"])
+        torch.set_rng_state(st["torch_rng"])
+        writer.truncate_after(state["step"])  # drop records written after that checkpoint
+        log.info("%s: resumed at round %d epoch %d", cfg.name, state["round"], state["epoch"])
+    else:  # afresh: records of an attempt that died before its first checkpoint go
+        (out_dir / "metrics.jsonl").unlink(missing_ok=True)
+    write_config(out_dir, cfg)
 
     def save(path_name: str):
         checkpoint.atomic_save({"model": model.state_dict(), "opt_body": opt_body.state_dict(),

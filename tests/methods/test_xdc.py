@@ -201,3 +201,31 @@ def test_xdc_profile_section_and_schedule(tmp_path):
         xdc_section({"name": "x", "xdc": {"pretrain": {}, "task": []}, "eval": {"tasks": {}}})
     with pytest.raises(ConfigError, match=r"xdc.tasks: \['nope'\]"):
         xdc_section({"name": "x", "xdc": {"tasks": ["nope"]}, "eval": {"tasks": {}}})
+
+
+def test_finished_run_retrains_after_a_change_to_the_code_xdc_imports(smoke_config, tmp_path, monkeypatch, caplog):
+    """The stale-resume bug: an XDC run resumed on the config hash alone, so after a code fix DVC re-ran
+    the stage, found the finished last.pt and rewrote the same weights. Now the resume key includes the
+    fingerprint of the code XDC imports: a finished run whose code changed trains again from scratch, and
+    the old run is kept in stale-<key>/; the resolved config is written as config.yaml."""
+    import yaml
+
+    from avlib.train import resume
+    from avlib.train.xdc_rounds import pretrain_xdc
+
+    cfg = smoke_config("xdc", **{"xdc.k": 3, "xdc.rounds": 1, "xdc.max_epochs": 1})
+    s = pretrain_xdc(cfg, tmp_path, show_progress=False)
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["xdc"]["k"] == 3
+    first = torch.load(tmp_path / "final.pt", weights_only=True)
+    real = resume.code_fingerprint
+    monkeypatch.setattr(resume, "code_fingerprint",
+                        lambda entries, *a: ("edited" if "avlib.methods.xdc" in entries else "") + real(entries, *a))
+    with caplog.at_level("WARNING"):
+        s2 = pretrain_xdc(cfg, tmp_path, show_progress=False)
+    assert "not resuming" in caplog.text
+    stale = list(tmp_path.glob("stale-*"))
+    assert len(stale) == 1 and (stale[0] / "last.pt").is_file() and (stale[0] / "final.pt").is_file()
+    second = torch.load(tmp_path / "final.pt", weights_only=True)
+    assert second["config_hash"] != first["config_hash"] and second["config_hash"].endswith(
+        resume.code_fingerprint(resume.run_entries("avlib.train.xdc_rounds", "xdc")))
+    assert s2["steps"] == s["steps"] > 0  # trained again (same seed, same code path: same step count)

@@ -7,7 +7,6 @@ import torch
 
 from avlib import checkpoint
 from avlib.log import read_jsonl
-from avlib.train import runner
 from avlib.train.runner import NonFiniteLossError, Trainer, pretrain
 
 
@@ -91,7 +90,9 @@ def test_summary_and_final_weights(smoke_config, tmp_path):
 
 def test_changed_training_code_is_not_resumed(smoke_config, tmp_path, monkeypatch, caplog):
     pretrain(smoke_config("recon_a", **{"train.max_steps": 2}), tmp_path, show_progress=False)
-    monkeypatch.setattr(runner, "code_fingerprint", lambda: "0000000000000000")
+    from avlib.train import resume
+
+    monkeypatch.setattr(resume, "code_fingerprint", lambda entries, *a: "0000000000000000")
     with caplog.at_level("WARNING"):
         s = pretrain(smoke_config("recon_a", **{"train.max_steps": 2}), tmp_path, show_progress=False)
     assert "not resuming" in caplog.text and s["steps"] == 2
@@ -158,3 +159,16 @@ def test_thread_count_comes_from_config_then_omp_num_threads_then_all_cores(monk
     monkeypatch.setenv("OMP_NUM_THREADS", "two")
     with pytest.raises(ValueError, match="OMP_NUM_THREADS='two'"):
         resolve_num_threads(0)
+
+
+def test_run_writes_its_resolved_config(smoke_config, tmp_path):
+    import yaml
+
+    from avlib.config import from_dict, to_dict
+    from avlib.methods import config_class
+
+    cfg = smoke_config("recon_a", **{"train.max_steps": 1})
+    pretrain(cfg, tmp_path, show_progress=False)
+    written = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert written == to_dict(cfg) and written["data"]["cache"] == str(cfg.data.cache)
+    assert from_dict(config_class(written["method"]), written) == cfg  # it rebuilds the same config
