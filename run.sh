@@ -2,7 +2,7 @@
 # avlib entry point. Creates the project venv (.venv) if absent, installs the pinned set once
 # (re-installs only when pyproject.toml or requirements/cpu-lock.txt change), then:
 #   ./run.sh            # main job: dvc repro at the profile in params/profile.yaml
-#   ./run.sh test       # the test suite (what CI runs)
+#   ./run.sh test       # ruff (lint + format check), then the test suite (what CI runs)
 #   ./run.sh bench      # pretraining throughput per method (python -m avlib benchmark)
 #   ./run.sh real       # the real-data benchmarks (dvc repro real/dvc.yaml; size in params/real.yaml)
 #   ./run.sh xdc        # the XDC stages alone (dvc repro xdc_claims and what it needs; `./run.sh` runs them too)
@@ -35,7 +35,10 @@ setup() {
 setup
 case "${1:-repro}" in
   repro) shift || true; exec dvc repro "$@" ;;
-  test)  shift; exec python -m pytest -p no:cacheprovider "$@" ;;
+  test)  shift  # lint and format check first (pyproject.toml [tool.ruff]), then the suite
+         python -m ruff check --quiet . && python -m ruff format --check --quiet . \
+           || { echo "[avlib] ruff found problems: run ./run.sh ruff check --fix . && ./run.sh ruff format ." >&2; exit 1; }
+         exec python -m pytest -p no:cacheprovider "$@" ;;
   bench) shift; exec python -m avlib benchmark "$@" ;;
   real)  shift; exec dvc repro real/dvc.yaml "$@" ;;
   xdc)   shift; exec dvc repro xdc_claims "$@" ;;

@@ -3,6 +3,7 @@
 A checkpoint is a plain dict (tensors, numbers, strings, lists, dicts): ``{model, optimizer, scaler,
 step, epoch, config, config_hash, rng, avlib_version}``. Files are written to a temporary name in the
 same folder and renamed, so an interrupted write never replaces the last good checkpoint."""
+
 from __future__ import annotations
 
 import os

@@ -16,6 +16,7 @@ Commands
   real esc50      real-data benchmark: ESC-50 5 folds, log-mel statistics vs audio MAE, linear classifier
 Every command reads the scale profile selected by params/profile.yaml unless --profile is given.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,7 +76,7 @@ def _loader_options(pairs: list[str]) -> dict:
         if "=" not in kv:
             raise SystemExit(f"--option {kv!r}: expected KEY=VALUE")
         k, v = kv.split("=", 1)
-        if k in ("subsets", "splits", "classes"):   # list-valued loader options, even with one value
+        if k in ("subsets", "splits", "classes"):  # list-valued loader options, even with one value
             out[k] = [x for x in v.split(",") if x]
         else:
             out[k] = int(v) if v.isdigit() else v.split(",") if "," in v else v
@@ -107,11 +108,17 @@ def cmd_data_prepare(a) -> int:
     except KeyError as e:
         log.error("%s", e.args[0])
         return 2
-    ann = (f"<real-data>/annotations/{info.annotations} (or --annotations DIR)"
-           if info.annotations and "/" not in info.annotations else "inside the dataset folder (see layout)")
-    print(f"{info.title} ({info.name})\n  get it from: {info.source}\n  licence:     {info.licence}\n"
-          f"  layout:      {info.layout}\n  annotations: {ann}\n  required:    "
-          f"{' + '.join(info.required_streams)} stream in every file" + (f"\n  note:        {info.notes}" if info.notes else ""))
+    ann = (
+        f"<real-data>/annotations/{info.annotations} (or --annotations DIR)"
+        if info.annotations and "/" not in info.annotations
+        else "inside the dataset folder (see layout)"
+    )
+    print(
+        f"{info.title} ({info.name})\n  get it from: {info.source}\n  licence:     {info.licence}\n"
+        f"  layout:      {info.layout}\n  annotations: {ann}\n  required:    "
+        f"{' + '.join(info.required_streams)} stream in every file"
+        + (f"\n  note:        {info.notes}" if info.notes else "")
+    )
     print("Nothing is downloaded by avlib; put the official files in that layout, then:")
     if not a.root:
         print(f"  python -m avlib data check {a.dataset} --root DIR")
@@ -134,8 +141,15 @@ def cmd_data_manifest(a) -> int:
     for p in loaded.problems:
         log.warning("%s: %s", a.dataset, p)
     r = datasets.write_manifest(loaded, a.out)
-    log.info("%s: wrote %d clips to %s (left out: %d listed clips absent under %s, see data check; "
-             "%d unlabelled)", a.dataset, r["rows"], r["manifest"], r["absent"], a.root, r["unlabelled"])
+    log.info(
+        "%s: wrote %d clips to %s (left out: %d listed clips absent under %s, see data check; %d unlabelled)",
+        a.dataset,
+        r["rows"],
+        r["manifest"],
+        r["absent"],
+        a.root,
+        r["unlabelled"],
+    )
     return 0
 
 
@@ -148,8 +162,9 @@ def cmd_real_avmnist(a) -> int:
         os.environ["AVLIB_REAL_DATA"] = a.real_data
     recs = run_benchmark(a.work or f"work/real_avmnist_{a.size}", size=a.size, methods=a.methods, profile=a.profile)
     for r in recs:
-        log.info("%-7s seed %d: %s", r["method"], r["seed"],
-                 ", ".join(f"{k} {v['test']:.1f}" for k, v in r["tasks"].items()))
+        log.info(
+            "%-7s seed %d: %s", r["method"], r["seed"], ", ".join(f"{k} {v['test']:.1f}" for k, v in r["tasks"].items())
+        )
     return 0
 
 
@@ -203,9 +218,15 @@ def cmd_evaluate(a) -> int:
         tasks = {k: tasks[k] for k in a.tasks}
     if a.protocol:
         tasks = {k: {**t, "protocol": a.protocol} for k, t in tasks.items()}
-    res = evaluate_run(a.run, tasks, encoder=a.encoder or ev.get("encoder", "teacher"),
-                       svm_cs=ev.get("svm_cs"), select_on=a.select_on or ev.get("select_on", "val"),
-                       probe=ev.get("probe"), batch_size=ev.get("batch_size", 64))
+    res = evaluate_run(
+        a.run,
+        tasks,
+        encoder=a.encoder or ev.get("encoder", "teacher"),
+        svm_cs=ev.get("svm_cs"),
+        select_on=a.select_on or ev.get("select_on", "val"),
+        probe=ev.get("probe"),
+        batch_size=ev.get("batch_size", 64),
+    )
     _atomic_json(res, a.out)
     return 0
 
@@ -217,8 +238,14 @@ def cmd_finetune(a) -> int:
     task, recipe = finetune_task(load_profile(a.profile), a.task)
     from avlib.train.runner import resolve_device
 
-    res = finetune(a.run, task, recipe, encoder=a.encoder, device=resolve_device(a.device),
-                   desc=f"finetune {Path(a.run).name}/{a.task}")
+    res = finetune(
+        a.run,
+        task,
+        recipe,
+        encoder=a.encoder,
+        device=resolve_device(a.device),
+        desc=f"finetune {Path(a.run).name}/{a.task}",
+    )
     res["task"] = a.task
     _atomic_json(res, a.out)
     return 0
@@ -230,8 +257,10 @@ def _read_settings(path: str) -> dict:
     data = read_yaml(path)  # YAML is a superset of JSON
     missing = sorted({"model_kwargs", "encoder", "decoder", "projector"} - set(data))
     if missing:
-        raise ConfigError(f"{path}: missing official setting(s) {missing} (need model_kwargs, encoder, decoder, "
-                          "projector and optionally fwd_kwargs, as the official XKD factory takes them)")
+        raise ConfigError(
+            f"{path}: missing official setting(s) {missing} (need model_kwargs, encoder, decoder, "
+            "projector and optionally fwd_kwargs, as the official XKD factory takes them)"
+        )
     return data
 
 
@@ -241,8 +270,14 @@ def cmd_import_official(a) -> int:
 
     if a.official_settings:
         s = _read_settings(a.official_settings)
-        cfg = config_from_official(s["model_kwargs"], s["encoder"], s["decoder"], s["projector"], s.get("fwd_kwargs"),
-                                   local_views=s.get("local_views"))
+        cfg = config_from_official(
+            s["model_kwargs"],
+            s["encoder"],
+            s["decoder"],
+            s["projector"],
+            s.get("fwd_kwargs"),
+            local_views=s.get("local_views"),
+        )
     else:
         cfg = load_pretrain_config(a.config, profile=a.profile, overrides=a.set)
     cfg.name = Path(a.out).name
@@ -280,7 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("data", help="generate, cache or preview datasets").add_subparsers(dest="data_cmd", required=True)
+    d = sub.add_parser("data", help="generate, cache or preview datasets").add_subparsers(
+        dest="data_cmd", required=True
+    )
     g = d.add_parser("generate", help="write the avsynth datasets")
     g.add_argument("--out", default="data")
     g.add_argument("--profile")
@@ -295,16 +332,26 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", default="docs/avsynth_preview.png")
     v.add_argument("--n-classes", type=int, default=8)
     v.set_defaults(func=cmd_data_preview)
-    for name, fn, hlp in (("check", cmd_data_check, "validate a real dataset copy (counts, missing, unreadable)"),
-                          ("prepare", cmd_data_prepare, "how to obtain and lay out a real dataset, then check it"),
-                          ("manifest", cmd_data_manifest, "manifest.csv of a real dataset's present clips")):
+    for name, fn, hlp in (
+        ("check", cmd_data_check, "validate a real dataset copy (counts, missing, unreadable)"),
+        ("prepare", cmd_data_prepare, "how to obtain and lay out a real dataset, then check it"),
+        ("manifest", cmd_data_manifest, "manifest.csv of a real dataset's present clips"),
+    ):
         k = d.add_parser(name, help=hlp)
-        k.add_argument("dataset", help="ucf101, hmdb51, kinetics400, kinetics600, kinetics_sound, audioset, "
-                                       "vggsound, esc50, fsd50k, fsdd, crema_d, ave")
+        k.add_argument(
+            "dataset",
+            help="ucf101, hmdb51, kinetics400, kinetics600, kinetics_sound, audioset, "
+            "vggsound, esc50, fsd50k, fsdd, crema_d, ave",
+        )
         k.add_argument("--root", required=name != "prepare", help="folder holding the media (official layout)")
         k.add_argument("--annotations", help="folder of the official list files (default: <real-data>/annotations/...)")
-        k.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                       help="loader option, e.g. split=2 (UCF101/HMDB51) or subsets=eval,balanced_train")
+        k.add_argument(
+            "--option",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="loader option, e.g. split=2 (UCF101/HMDB51) or subsets=eval,balanced_train",
+        )
         if name == "check":
             k.add_argument("--decode", action="store_true", help="decode every file in full (slow)")
             k.add_argument("--tolerance", type=float, help="allowed missing+unreadable fraction per split")
@@ -322,9 +369,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--profile")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.epochs=2")
     t.add_argument("--fresh", action="store_true", help="discard an existing checkpoint instead of resuming")
-    t.add_argument("--schedule", choices=["main", "ablation", "xdc"], default="main",
-                   help="ablation: apply the profile's ablation.pretrain overrides (shorter analysis schedule); "
-                        "xdc: the profile's xdc.pretrain (XDC rounds), under the run file")
+    t.add_argument(
+        "--schedule",
+        choices=["main", "ablation", "xdc"],
+        default="main",
+        help="ablation: apply the profile's ablation.pretrain overrides (shorter analysis schedule); "
+        "xdc: the profile's xdc.pretrain (XDC rounds), under the run file",
+    )
     t.set_defaults(func=cmd_pretrain)
 
     e = sub.add_parser("evaluate", help="frozen-feature evaluation of a run")
@@ -332,11 +383,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True)
     e.add_argument("--profile")
     e.add_argument("--tasks", nargs="*")
-    e.add_argument("--task-set", choices=["all", "ablation", "xdc"], default="all",
-                   help="ablation: only the profile's ablation.tasks (the supplement's analysis tasks); "
-                        "xdc: the profile's xdc.tasks")
-    e.add_argument("--protocol", choices=["svm", "fc"],
-                   help="override every task's protocol (XDC Table 4 'fc': a linear layer on frozen features)")
+    e.add_argument(
+        "--task-set",
+        choices=["all", "ablation", "xdc"],
+        default="all",
+        help="ablation: only the profile's ablation.tasks (the supplement's analysis tasks); "
+        "xdc: the profile's xdc.tasks",
+    )
+    e.add_argument(
+        "--protocol",
+        choices=["svm", "fc"],
+        help="override every task's protocol (XDC Table 4 'fc': a linear layer on frozen features)",
+    )
     e.add_argument("--encoder", choices=["teacher", "student"])
     e.add_argument("--select-on", choices=["val", "test"])
     e.set_defaults(func=cmd_evaluate)
@@ -351,15 +409,21 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=cmd_finetune)
 
     r = sub.add_parser("real", help="real-data benchmarks").add_subparsers(dest="real_cmd", required=True)
-    ra = r.add_parser("avmnist", help="FSDD x MNIST-5k pairs: pretrain L_ae / L_xkd, linear SVM per modality, late fusion")
-    ra.add_argument("--size", choices=["small", "full"], default="full", help="small: the CI size; full: every pair, 3 seeds")
+    ra = r.add_parser(
+        "avmnist", help="FSDD x MNIST-5k pairs: pretrain L_ae / L_xkd, linear SVM per modality, late fusion"
+    )
+    ra.add_argument(
+        "--size", choices=["small", "full"], default="full", help="small: the CI size; full: every pair, 3 seeds"
+    )
     ra.add_argument("--work", help="clips, cache, runs and evals (resumable); default work/real_avmnist_<size>")
     ra.add_argument("--methods", nargs="*", default=["ae", "xkd"])
     ra.add_argument("--real-data", help="the real-data bundle (default $AVLIB_REAL_DATA or ../shared/real-data)")
     ra.add_argument("--profile", help="model/view sizes (default: the active profile)")
     ra.set_defaults(func=cmd_real_avmnist)
     re_ = r.add_parser("esc50", help="ESC-50 official 5 folds: log-mel statistics vs audio MAE (linear classifier)")
-    re_.add_argument("--size", choices=["small", "full"], default="full", help="small: ESC-10, 1 epoch (CI); full: 2,000 clips")
+    re_.add_argument(
+        "--size", choices=["small", "full"], default="full", help="small: ESC-10, 1 epoch (CI); full: 2,000 clips"
+    )
     re_.add_argument("--work", help="cache, runs and per-fold results (resumable); default work/real_esc50_<size>")
     re_.add_argument("--root", help="ESC-50 folder (audio/ + meta/); default <real-data>/esc50")
     re_.add_argument("--real-data", help="the real-data bundle (default $AVLIB_REAL_DATA or ../shared/real-data)")
@@ -367,21 +431,37 @@ def build_parser() -> argparse.ArgumentParser:
     re_.set_defaults(func=cmd_real_esc50)
 
     io = sub.add_parser("import-official", help="official XKD weights (pritamqu/XKD) -> an avlib run folder")
-    io.add_argument("paths", nargs="+", help="checkpoint.pth.tar (model/optimizer/epoch, 'module.' prefix ok), "
-                                            "backbone files {vid,aud}_{student,teacher}.pth.tar, or a bare state_dict")
+    io.add_argument(
+        "paths",
+        nargs="+",
+        help="checkpoint.pth.tar (model/optimizer/epoch, 'module.' prefix ok), "
+        "backbone files {vid,aud}_{student,teacher}.pth.tar, or a bare state_dict",
+    )
     io.add_argument("--out", required=True, help="run folder to write (final.pt, import_report.txt, summary.json)")
-    io.add_argument("--official-settings", help="YAML/JSON of the official model settings (model_kwargs, encoder, "
-                                                "decoder, projector[, fwd_kwargs]): the avlib config is derived from them")
-    io.add_argument("--config", default="params/pretrain/xkd.yaml",
-                    help="else: the avlib run file whose model must match the checkpoint (with --profile/--set)")
+    io.add_argument(
+        "--official-settings",
+        help="YAML/JSON of the official model settings (model_kwargs, encoder, "
+        "decoder, projector[, fwd_kwargs]): the avlib config is derived from them",
+    )
+    io.add_argument(
+        "--config",
+        default="params/pretrain/xkd.yaml",
+        help="else: the avlib run file whose model must match the checkpoint (with --profile/--set)",
+    )
     io.add_argument("--profile", help="scale profile of --config (the released ViT-B weights: paper)")
     io.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override of --config")
-    io.add_argument("--role", action="append", help="role of each backbone-only file, in order (vid_teacher, "
-                                                    "aud_teacher, vid_student, aud_student); default: from its name")
+    io.add_argument(
+        "--role",
+        action="append",
+        help="role of each backbone-only file, in order (vid_teacher, "
+        "aud_teacher, vid_student, aud_student); default: from its name",
+    )
     io.add_argument("--force", action="store_true", help="replace an existing final.pt")
     io.set_defaults(func=cmd_import_official)
 
-    b = sub.add_parser("benchmark", help="pretraining clips/s and peak memory per method; or k-means (faiss vs sklearn)")
+    b = sub.add_parser(
+        "benchmark", help="pretraining clips/s and peak memory per method; or k-means (faiss vs sklearn)"
+    )
     b.add_argument("what", nargs="?", choices=["pretrain", "kmeans"], default="pretrain")
     b.add_argument("--n", type=int, default=20000, help="kmeans: points")
     b.add_argument("--d", type=int, default=128, help="kmeans: dimension")

@@ -8,6 +8,7 @@ defines ``name``; such ``__init__`` files define nothing and are left out, an ``
 kept. Modules loaded by name at run time (``importlib``, e.g. the method registry) are not seen: give them
 as entries (a run's entries are its loop and its method's module).
 """
+
 from __future__ import annotations
 
 import ast
@@ -36,8 +37,9 @@ def _is_reexport_only(tree: ast.Module) -> bool:
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):
             continue
-        if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) and t.id in ("__all__", "__version__")
-                                                for t in node.targets):
+        if isinstance(node, ast.Assign) and all(
+            isinstance(t, ast.Name) and t.id in ("__all__", "__version__") for t in node.targets
+        ):
             continue
         return False
     return True
@@ -47,8 +49,11 @@ def _reexports(pkg: Path, init: Path, tree: ast.Module) -> dict[str, str]:
     out = {}
     for node in tree.body:
         if isinstance(node, ast.ImportFrom):
-            base = node.module if node.level == 0 else ".".join(
-                ["avlib", *init.parent.relative_to(pkg).parts] + ([node.module] if node.module else []))
+            base = (
+                node.module
+                if node.level == 0
+                else ".".join(["avlib", *init.parent.relative_to(pkg).parts] + ([node.module] if node.module else []))
+            )
             for a in node.names:
                 out[a.asname or a.name] = base
     return out
@@ -107,8 +112,11 @@ def import_closure(entries: list[str] | tuple[str, ...], pkg: Path | str = PKG) 
         seen.add(f)
         todo.extend(_imports(pkg, f))
     rels = {f.relative_to(pkg).as_posix(): f for f in seen}
-    return sorted(r for r, f in rels.items()
-                  if r not in NOT_RESULT_CODE and not (f.name == "__init__.py" and _is_reexport_only(_parse(f))))
+    return sorted(
+        r
+        for r, f in rels.items()
+        if r not in NOT_RESULT_CODE and not (f.name == "__init__.py" and _is_reexport_only(_parse(f)))
+    )
 
 
 def code_fingerprint(entries: list[str] | tuple[str, ...], pkg: Path | str = PKG) -> str:

@@ -7,6 +7,7 @@ Every number lives in ``params/``: a *profile* (``params/profiles/<name>.yaml``,
 section with the run file and builds :class:`PretrainConfig`; unknown keys fail at load time, naming
 the key and the file (DESIGN section 9).
 """
+
 from __future__ import annotations
 
 import copy
@@ -161,7 +162,7 @@ class TrainConfig:
 @dataclass
 class DataConfig:
     cache: str = "cache/pretrain"
-    split: str | list[str] = "train"   # one split or several (e.g. ESC-50's four training folds)
+    split: str | list[str] = "train"  # one split or several (e.g. ESC-50's four training folds)
     max_clips: int = 0
     fraction: float = 1.0  # XKD Fig. 4: a seeded random subset of this fraction of the split (after max_clips)
 
@@ -169,7 +170,7 @@ class DataConfig:
 @dataclass
 class PretrainConfig:
     name: str = "xkd"
-    method: str = "xkd"   # a module of avlib/methods (avlib.methods.build); checked when the config is built
+    method: str = "xkd"  # a module of avlib/methods (avlib.methods.build); checked when the config is built
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     views: ViewsConfig = field(default_factory=ViewsConfig)
@@ -190,7 +191,9 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
                 return _coerce(arg, value, where)
             except ConfigError:
                 continue
-        raise ConfigError(f"{where}: {value!r} is none of {' | '.join(getattr(a, '__name__', str(a)) for a in typing.get_args(tp))}")
+        raise ConfigError(
+            f"{where}: {value!r} is none of {' | '.join(getattr(a, '__name__', str(a)) for a in typing.get_args(tp))}"
+        )
     if origin is list:
         (arg,) = typing.get_args(tp)
         if not isinstance(value, (list, tuple)) or not value:
@@ -287,8 +290,19 @@ def read_yaml(path: str | Path) -> dict:
 
 
 # fields that do not change what a run computes (a resume across them is safe)
-NON_RESULT_KEYS = {"name": None, "train": ("device", "num_threads", "ckpt_every_steps", "log_every_steps",
-                                           "max_steps", "stop_on_collapse", "collapse_kl_min", "collapse_patience")}
+NON_RESULT_KEYS = {
+    "name": None,
+    "train": (
+        "device",
+        "num_threads",
+        "ckpt_every_steps",
+        "log_every_steps",
+        "max_steps",
+        "stop_on_collapse",
+        "collapse_kl_min",
+        "collapse_patience",
+    ),
+}
 
 
 def config_hash(cfg: Any, result_only: bool = True) -> str:

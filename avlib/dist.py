@@ -2,6 +2,7 @@
 
 ``init_from_env`` reads the variables ``torchrun`` sets (RANK, WORLD_SIZE, LOCAL_RANK) and picks NCCL
 on CUDA, gloo on CPU."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Logging, JSON-lines metrics and progress bars (the library never configures handlers itself)."""
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,13 @@ from avlib.paths import atomic_write_text
 
 def setup_logging(level: int = logging.INFO, rank: int = 0) -> None:
     """Configure the root logger for CLI use: one concise line per record, quiet off rank 0."""
-    logging.basicConfig(level=level if rank == 0 else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
-                        stream=sys.stderr, force=True)
+    logging.basicConfig(
+        level=level if rank == 0 else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+        force=True,
+    )
 
 
 def progress(iterable=None, *, total=None, desc=None, disable: bool | None = None, **kw):
@@ -38,8 +43,9 @@ class JsonlWriter:
     def truncate_after(self, step: int) -> None:
         if not self.path.exists():
             return
-        keep = [ln for ln in self.path.read_text().splitlines()
-                if ln.strip() and json.loads(ln).get("step", -1) <= step]
+        keep = [
+            ln for ln in self.path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", -1) <= step
+        ]
         atomic_write_text(self.path, "".join(k + "\n" for k in keep))
 
     def write(self, record: dict) -> None:

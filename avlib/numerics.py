@@ -5,6 +5,7 @@ or a half-precision model), and in float64 when the model runs in float64 (``mod
 comparisons, gradient checks, debugging a loss). Casting *to* float32 instead would make float64 runs
 fail on mixed dtypes or silently lose precision.
 """
+
 from __future__ import annotations
 
 import torch

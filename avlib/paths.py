@@ -1,5 +1,6 @@
 """Project paths that work the same from the CLI, papermill (cwd = repo root) and JupyterLab
 (cwd = notebooks/): everything is resolved against the repository root."""
+
 from __future__ import annotations
 
 import os

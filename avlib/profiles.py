@@ -1,10 +1,10 @@
 """Scale profiles (DESIGN section 7): ``params/profile.yaml`` names one of ``params/profiles/*.yaml``."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from avlib.config import (ConfigError, PretrainConfig, apply_overrides, deep_merge, from_dict,
-                          read_yaml)
+from avlib.config import ConfigError, PretrainConfig, apply_overrides, deep_merge, from_dict, read_yaml
 from avlib.paths import resolve
 
 PROFILE_SECTIONS = ("data", "cache", "pretrain", "ablation", "xdc", "eval", "finetune", "benchmark")
@@ -100,9 +100,15 @@ def apply_scale(merged: dict, scale: dict, where: str = "scale") -> dict:
     return out
 
 
-def load_pretrain_config(run_file: str | Path, *, profile: str | None = None, seed: int | None = None,
-                         overrides: list[str] | None = None, root: str | Path | None = None,
-                         schedule: str = "main") -> PretrainConfig:
+def load_pretrain_config(
+    run_file: str | Path,
+    *,
+    profile: str | None = None,
+    seed: int | None = None,
+    overrides: list[str] | None = None,
+    root: str | Path | None = None,
+    schedule: str = "main",
+) -> PretrainConfig:
     """Profile ``pretrain`` section <- (``schedule="xdc"``: the profile's ``xdc.pretrain``) <- run file <-
     (``schedule="ablation"``: the profile's ``ablation.pretrain``) <- ``--set`` overrides, built strictly.
     The XDC section comes *before* the run file, so a run file can sweep what it sets (``xdc.k``)."""

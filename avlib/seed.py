@@ -1,4 +1,5 @@
 """Deterministic seeding (CPU runs are bit-reproducible for a seed)."""
+
 from __future__ import annotations
 
 import random

@@ -1,5 +1,6 @@
 """Shared fixtures: a small avsynth pretraining cache built once per session through the real path
 (generate media -> decode -> array cache), and the smoke-profile pretraining config pointing at it."""
+
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,8 @@ def smoke_config(smoke_cache):
     def make(run="xkd", **overrides):
         sets = [f"data.cache={smoke_cache}", "train.ckpt_every_steps=3", "train.log_every_steps=1"]
         sets += [f"{k}={v}" for k, v in overrides.items()]
-        return load_pretrain_config(ROOT / "params/pretrain" / f"{run}.yaml", profile="smoke", root=ROOT,
-                                    overrides=sets)
+        return load_pretrain_config(
+            ROOT / "params/pretrain" / f"{run}.yaml", profile="smoke", root=ROOT, overrides=sets
+        )
 
     return make

@@ -1,5 +1,6 @@
 """faiss k-means: scikit-learn as the reference for quality, determinism on CPU, empty-cluster guard,
 preprocessing against a NumPy re-derivation, clear errors."""
+
 import numpy as np
 import pytest
 
@@ -66,7 +67,7 @@ def test_preprocess_pca_whitening_and_l2():
     x = (rng.normal(size=(3000, 12)) @ rng.normal(size=(12, 12))).astype(np.float32) + 3
     z = preprocess(x, pca_dim=5, whiten=True, l2norm=False)
     cov = np.cov(z.astype(np.float64), rowvar=False)
-    np.testing.assert_allclose(cov, np.eye(5) * cov[0, 0], atol=0.05 * cov[0, 0])   # whitened: isotropic
+    np.testing.assert_allclose(cov, np.eye(5) * cov[0, 0], atol=0.05 * cov[0, 0])  # whitened: isotropic
     # the kept subspace is the top-5 principal subspace (NumPy eigendecomposition)
     xc = x.astype(np.float64) - x.mean(0)
     w, v = np.linalg.eigh(np.cov(xc, rowvar=False))
@@ -90,6 +91,7 @@ def test_errors_name_the_problem():
     with pytest.raises(ValueError, match=r"non-finite values in rows \[4\]"):
         kmeans(x, 2)
     from avlib.cluster import gpu_available
+
     if not gpu_available():
         with pytest.raises(RuntimeError, match="no GPU support"):
             kmeans(np.random.default_rng(0).normal(size=(50, 2)), 2, gpu=True)

@@ -1,4 +1,5 @@
 """Strict params: unknown keys and wrong types fail at load time, naming the key and the file."""
+
 import pytest
 import yaml
 
@@ -11,12 +12,15 @@ def test_unknown_key_names_the_full_path():
         from_dict(PretrainConfig, {"xkd": {"lambda_foo": 1}}, where="cfg")
 
 
-@pytest.mark.parametrize("data, msg", [
-    ({"train": {"epochs": "ten"}}, r"train\.epochs: expected an integer"),
-    ({"xkd": {"teacher_input": "middle"}}, r"xkd\.teacher_input: 'middle' is not one of"),
-    ({"model": {"video_patch": [4, 16]}}, r"model\.video_patch: expected a list of 3 values"),
-    ({"xkd": {"kd": "yes"}}, r"xkd\.kd: expected true/false"),
-])
+@pytest.mark.parametrize(
+    "data, msg",
+    [
+        ({"train": {"epochs": "ten"}}, r"train\.epochs: expected an integer"),
+        ({"xkd": {"teacher_input": "middle"}}, r"xkd\.teacher_input: 'middle' is not one of"),
+        ({"model": {"video_patch": [4, 16]}}, r"model\.video_patch: expected a list of 3 values"),
+        ({"xkd": {"kd": "yes"}}, r"xkd\.kd: expected true/false"),
+    ],
+)
 def test_wrong_types_are_rejected(data, msg):
     with pytest.raises(ConfigError, match=msg):
         from_dict(PretrainConfig, data)
@@ -58,8 +62,12 @@ def test_ablation_schedule_and_relative_scale_from_the_profile(tmp_path):
     assert long.views.local_video_frames == 2 * main.views.local_video_frames
     assert long.views.local_audio_seconds == 2 * main.views.local_audio_seconds
     run = tmp_path / "r.yaml"
-    for scale, msg in (("{views.video_frames: 0.3}", "not an integer"), ("{views.nope: 2}", "sets no number"),
-                       ("{views.fps: -1}", "positive"), ("{nosection.x: 2}", "no section")):
+    for scale, msg in (
+        ("{views.video_frames: 0.3}", "not an integer"),
+        ("{views.nope: 2}", "sets no number"),
+        ("{views.fps: -1}", "positive"),
+        ("{nosection.x: 2}", "no section"),
+    ):
         run.write_text(f"scale: {scale}\n")
         with pytest.raises(ConfigError, match=msg):
             load_pretrain_config(run, profile="tiny", root=ROOT)
@@ -78,6 +86,6 @@ def test_every_pretraining_config_builds_its_views_at_every_profile(profile):
     root = Path(__file__).resolve().parents[1]
     for f in sorted((root / "params/pretrain").glob("*.yaml")):
         xdc = yaml.safe_load(f.read_text()).get("method") == "xdc"  # XDC runs use the profile's xdc section
-        for schedule in (("xdc",) if xdc else ("main", "ablation")):
+        for schedule in ("xdc",) if xdc else ("main", "ablation"):
             cfg = load_pretrain_config(f, profile=profile, root=root, schedule=schedule)
             GlobalLocalViews(views_config(cfg), logmel_from_config(cfg))

@@ -1,5 +1,6 @@
 """Notebook contract: stripped, python3 kernelspec, exactly one literal-only `parameters` cell whose keys
 cover the params file, no def/class, one avlib.report run_* call (its own or the generic ablation table); every index entry has notebook + params."""
+
 import ast
 import json
 from pathlib import Path
@@ -10,9 +11,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 INDEX = yaml.safe_load((ROOT / "params/index.yaml").read_text())
 XDC_INDEX = yaml.safe_load((ROOT / "params/xdc_index.yaml").read_text())
-ARTIFACTS = (sorted(INDEX.get("tables", {})) + sorted(INDEX.get("figures", {})) + sorted(INDEX.get("pages", {}))
-             + sorted(XDC_INDEX.get("xdc_tables", {})) + sorted(XDC_INDEX.get("xdc_figures", {}))
-             + sorted(XDC_INDEX.get("xdc_pages", {})))
+ARTIFACTS = (
+    sorted(INDEX.get("tables", {}))
+    + sorted(INDEX.get("figures", {}))
+    + sorted(INDEX.get("pages", {}))
+    + sorted(XDC_INDEX.get("xdc_tables", {}))
+    + sorted(XDC_INDEX.get("xdc_figures", {}))
+    + sorted(XDC_INDEX.get("xdc_pages", {}))
+)
 
 
 def test_index_lists_artifacts():
@@ -39,9 +45,13 @@ def test_notebook_contract(aid):
     body = "\n".join("".join(c["source"]) for c in code if c is not params[0])
     for node in ast.walk(ast.parse(body)):
         assert not isinstance(node, (ast.FunctionDef, ast.ClassDef)), "no def/class in notebooks"
-    calls = {n.func.id for n in ast.walk(ast.parse(body)) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-             and n.func.id.startswith("run_")}
-    assert calls in ({f"run_{aid}"}, {"run_ablation_table"}, {"run_sota_table"}, {"run_claims_page"}), \
+    calls = {
+        n.func.id
+        for n in ast.walk(ast.parse(body))
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id.startswith("run_")
+    }
+    assert calls in ({f"run_{aid}"}, {"run_ablation_table"}, {"run_sota_table"}, {"run_claims_page"}), (
         f"expected one avlib.report run_* call, got {calls}"
+    )
     assert "from avlib.report." in body
     assert (ROOT / "params/reference").is_dir()

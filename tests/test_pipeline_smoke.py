@@ -6,6 +6,7 @@ CI time: after `dvc repro cache`, the XKD stages and the XDC stages (`xdc_*`) ru
 copies (one core each; they share only the data and cache stages), then the XDC copy's outputs and lock
 entries are merged into the first: a full `dvc repro` must then be a no-op (the two halves form one
 consistent DAG), and a table param change re-runs only the table."""
+
 import os
 import re
 import shutil
@@ -35,8 +36,14 @@ def _dvc_exe() -> Path:
 
 
 def _env(repo: Path) -> dict:
-    return {**os.environ, "DVC_NO_ANALYTICS": "1", "AVLIB_NO_TQDM": "1", "AVLIB_ROOT": str(repo),
-            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PYTHONPATH": str(repo)}
+    return {
+        **os.environ,
+        "DVC_NO_ANALYTICS": "1",
+        "AVLIB_NO_TQDM": "1",
+        "AVLIB_ROOT": str(repo),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PYTHONPATH": str(repo),
+    }
 
 
 def _merge_xdc_half(src: Path, dst: Path) -> None:
@@ -78,8 +85,13 @@ def test_smoke_dag_end_to_end(tmp_path):
     # Every notebook still runs; with one seed their claims read 'cannot resolve' (no spread).
     import yaml
 
-    for f in [repo / "params/index.yaml", repo / "dvc.yaml", repo / "params/xdc_index.yaml",
-              *sorted((repo / "params").glob("xkd_*.yaml")), *sorted((repo / "params").glob("xdc_*.yaml"))]:
+    for f in [
+        repo / "params/index.yaml",
+        repo / "dvc.yaml",
+        repo / "params/xdc_index.yaml",
+        *sorted((repo / "params").glob("xkd_*.yaml")),
+        *sorted((repo / "params").glob("xdc_*.yaml")),
+    ]:
         head = "".join(line for line in f.read_text().splitlines(keepends=True) if line.startswith("#"))
         f.write_text(head + yaml.safe_dump(_one_seed(yaml.safe_load(f.read_text())), sort_keys=False))
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
@@ -87,16 +99,25 @@ def test_smoke_dag_end_to_end(tmp_path):
     xdc_repo = tmp_path / "xdc"
     shutil.copytree(repo, xdc_repo, symlinks=True, ignore=shutil.ignore_patterns("tmp"))
     stages = list(yaml.safe_load((repo / "dvc.yaml").read_text())["stages"])
-    halves = {"xkd": (repo, [s for s in stages if not s.startswith("xdc_")]),
-              "xdc": (xdc_repo, [s for s in stages if s.startswith("xdc_")])}
+    halves = {
+        "xkd": (repo, [s for s in stages if not s.startswith("xdc_")]),
+        "xdc": (xdc_repo, [s for s in stages if s.startswith("xdc_")]),
+    }
     assert len(halves["xdc"][1]) >= 8, halves["xdc"][1]
     procs = {}
     for half, (cwd, targets) in halves.items():
         log = open(tmp_path / f"{half}.log", "w")
-        procs[half] = (subprocess.Popen([str(_dvc_exe()), "repro", *targets], cwd=cwd, stdout=log,
-                                        stderr=subprocess.STDOUT, text=True,
-                                        env={**_env(cwd), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}),
-                       log)
+        procs[half] = (
+            subprocess.Popen(
+                [str(_dvc_exe()), "repro", *targets],
+                cwd=cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env={**_env(cwd), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+            ),
+            log,
+        )
     for half, (p, log) in procs.items():
         rc = p.wait(timeout=3000)
         log.close()
@@ -111,8 +132,15 @@ def test_smoke_dag_end_to_end(tmp_path):
     assert len(xdc_artifacts) == 7, xdc_artifacts  # every XDC table and figure, and the claims page
     artifacts += xdc_artifacts
     for aid in artifacts:  # DESIGN section 6 files of every artifact
-        for f in ("table.md", "table.csv", "metrics.json", "fig.png", "fig_data.csv", "provenance.json",
-                  "executed.ipynb"):
+        for f in (
+            "table.md",
+            "table.csv",
+            "metrics.json",
+            "fig.png",
+            "fig_data.csv",
+            "provenance.json",
+            "executed.ipynb",
+        ):
             assert (repo / "results" / aid / f).is_file(), f"{aid}/{f}"
         assert "profile `smoke`" in (repo / "results" / aid / "table.md").read_text(), aid
     res = repo / "results/xkd_tab01_kd_effect"

@@ -39,8 +39,18 @@ def test_paired_diff_spread_is_the_standard_error_of_per_seed_differences():
 def _write_eval(path, run, seed, encoder, values):
     import json
 
-    tasks = {t: {"test": v, "val": v, "encoder": encoder, "modality": "video", "protocol": "svm", "metric": "top1",
-                 "chance": 10.0} for t, v in values.items()}
+    tasks = {
+        t: {
+            "test": v,
+            "val": v,
+            "encoder": encoder,
+            "modality": "video",
+            "protocol": "svm",
+            "metric": "top1",
+            "chance": 10.0,
+        }
+        for t, v in values.items()
+    }
     path.write_text(json.dumps({"run": run, "seed": seed, "encoder": encoder, "tasks": tasks, "wall_s": 1.0}))
 
 
@@ -62,13 +72,21 @@ def test_tab05_teacher_student_table_and_claims(tmp_path):
 
     from avlib.report.experiments import run_xkd_tab05_teacher_student
 
-    ev, ref = _report_root(tmp_path, "encoder,task,paper_dataset,metric,paper_value\nstudent,ucf,UCF101,top1,84.4\n"
-                           "teacher,ucf,UCF101,top1,84.7\nstudent,esc,ESC50,top1,90.3\nteacher,esc,ESC50,top1,91.0\n")
+    ev, ref = _report_root(
+        tmp_path,
+        "encoder,task,paper_dataset,metric,paper_value\nstudent,ucf,UCF101,top1,84.4\n"
+        "teacher,ucf,UCF101,top1,84.7\nstudent,esc,ESC50,top1,90.3\nteacher,esc,ESC50,top1,91.0\n",
+    )
     for s, (tu, su, te, se) in enumerate([(30.0, 25.0, 90.0, 91.0), (40.0, 34.0, 92.0, 91.5)]):
         _write_eval(ev / f"x{s}.json", f"x{s}", s, "teacher", {"ucf": tu, "esc": te})
         _write_eval(ev / f"x{s}_student.json", f"x{s}", s, "student", {"ucf": su, "esc": se})
-    kw = dict(tasks={"ucf": "UCF101", "esc": "ESC50"}, evals_dir=str(ev), reference=str(ref),
-              out_dir=str(tmp_path / "out"), root=str(tmp_path))
+    kw = dict(
+        tasks={"ucf": "UCF101", "esc": "ESC50"},
+        evals_dir=str(ev),
+        reference=str(ref),
+        out_dir=str(tmp_path / "out"),
+        root=str(tmp_path),
+    )
     r = run_xkd_tab05_teacher_student(teacher_evals=["x0", "x1"], student_evals=["x0_student", "x1_student"], **kw)
     by_task = {c["task"]: c for c in r.claims}
     assert math.isclose(by_task["ucf"]["diff"], 5.5) and by_task["ucf"]["verdict"] == "supports"  # diffs 5, 6
@@ -93,17 +111,27 @@ def test_claims_page_collects_every_artifacts_claims(tmp_path):
     for aid, verdicts in (("xkd_tab01_a", ["supports", "contradicts"]), ("xkd_tab05_b", ["cannot resolve"])):
         d = tmp_path / "results" / aid
         d.mkdir(parents=True)
-        claims = [{"claim": f"{aid} c{i}", "diff": 1.0 + i, "spread": 0.5, "verdict": v} for i, v in enumerate(verdicts)]
+        claims = [
+            {"claim": f"{aid} c{i}", "diff": 1.0 + i, "spread": 0.5, "verdict": v} for i, v in enumerate(verdicts)
+        ]
         (d / "metrics.json").write_text(json.dumps({"claims": claims, "claim/overall": "mixed"}))
-    r = run_claims_page(sources={"xkd_tab01_a": "A", "xkd_tab05_b": "B"}, results_dir=str(tmp_path / "results"),
-                       out_dir=str(tmp_path / "results" / "claims"), root=str(tmp_path))
+    r = run_claims_page(
+        sources={"xkd_tab01_a": "A", "xkd_tab05_b": "B"},
+        results_dir=str(tmp_path / "results"),
+        out_dir=str(tmp_path / "results" / "claims"),
+        root=str(tmp_path),
+    )
     assert len(r.tidy) == 3 and r.metrics["counts"] == {"supports": 1, "contradicts": 1, "cannot resolve": 1}
     assert r.metrics["overall"] == {"xkd_tab01_a": "mixed", "xkd_tab05_b": "mixed"}
     assert "| `xkd_tab01_a` | xkd_tab01_a c1 | +2 | 0.5 | contradicts |" in r.markdown
     assert (tmp_path / "results" / "claims" / "fig.png").is_file()
     with pytest.raises(FileNotFoundError, match="dvc repro table@xkd_tab09_missing"):
-        run_claims_page(sources={"xkd_tab09_missing": "?"}, results_dir=str(tmp_path / "results"),
-                       out_dir=str(tmp_path / "o"), root=str(tmp_path))
+        run_claims_page(
+            sources={"xkd_tab09_missing": "?"},
+            results_dir=str(tmp_path / "results"),
+            out_dir=str(tmp_path / "o"),
+            root=str(tmp_path),
+        )
 
 
 def test_tab02_domain_alignment_claims_and_gains(tmp_path):
@@ -111,16 +139,22 @@ def test_tab02_domain_alignment_claims_and_gains(tmp_path):
 
     from avlib.report.experiments import run_xkd_tab02_domain_alignment
 
-    ev, ref = _report_root(tmp_path, "row,task,paper_dataset,metric,paper_value\nae,ucf,UCF101,top1,76.3\n"
-                           "xkd,ucf,UCF101,top1,84.7\n")
+    ev, ref = _report_root(
+        tmp_path, "row,task,paper_dataset,metric,paper_value\nae,ucf,UCF101,top1,76.3\nxkd,ucf,UCF101,top1,84.7\n"
+    )
     ucf = {"ae": (20.0, 22.0), "ae_kd": (19.0, 23.0), "ae_da": (21.0, 21.0), "xkd": (30.0, 32.0)}
     runs = {}
     for row, vs in ucf.items():
         runs[row] = [f"{row}_s{s}" for s in range(2)]
         for s, v in enumerate(vs):
             _write_eval(ev / f"{row}_s{s}.json", f"{row}_s{s}", s, "teacher", {"ucf": v})
-    kw = dict(tasks={"ucf": "UCF101"}, evals_dir=str(ev), reference=str(ref), out_dir=str(tmp_path / "out"),
-              root=str(tmp_path))
+    kw = dict(
+        tasks={"ucf": "UCF101"},
+        evals_dir=str(ev),
+        reference=str(ref),
+        out_dir=str(tmp_path / "out"),
+        root=str(tmp_path),
+    )
     r = run_xkd_tab02_domain_alignment(runs=runs, **kw)
     assert [c["verdict"] for c in r.claims] == ["supports"] * 3 and r.metrics["claim/overall"] == "supported"
     assert math.isclose(r.claims[0]["diff"], 31.0 - 21.0)  # xkd - ae_kd
@@ -143,21 +177,41 @@ def test_ablation_table_paper_column_claims_and_line_figure(tmp_path):
 
     from avlib.report.ablations import run_ablation_table
 
-    ev, ref = _report_root(tmp_path, "row,task,paper_dataset,metric,paper_value,note\n"
-                           "default,ucf,UCF101,top1,82.6,\nno_refine,ucf,UCF101,top1,81.0,\n")
-    vals = {"default": {"ucf": (30.0, 32.0), "esc": (50.0, 52.0)}, "no_refine": {"ucf": (20.0, 22.0), "esc": (53.0, 55.0)}}
+    ev, ref = _report_root(
+        tmp_path,
+        "row,task,paper_dataset,metric,paper_value,note\n"
+        "default,ucf,UCF101,top1,82.6,\nno_refine,ucf,UCF101,top1,81.0,\n",
+    )
+    vals = {
+        "default": {"ucf": (30.0, 32.0), "esc": (50.0, 52.0)},
+        "no_refine": {"ucf": (20.0, 22.0), "esc": (53.0, 55.0)},
+    }
     for row, tasks in vals.items():
         for s in range(2):
             _write_eval(ev / f"{row}_s{s}.json", f"{row}_s{s}", s, "teacher", {t: v[s] for t, v in tasks.items()})
-    rows = {"no_refine": {"label": "w/o refine", "runs": ["no_refine_s0", "no_refine_s1"], "x": 0.0},
-            "default": {"label": "with refine", "runs": ["default_s0", "default_s1"], "x": 1.0}}
-    kw = dict(artifact_id="t", title="T", caption="c", statement="refine helps", rows=rows,
-              tasks={"ucf": "UCF101", "esc": "ESC50"}, evals_dir=str(ev), runs_dir=str(tmp_path / "runs"),
-              reference=str(ref), out_dir=str(tmp_path / "out"), root=str(tmp_path))
+    rows = {
+        "no_refine": {"label": "w/o refine", "runs": ["no_refine_s0", "no_refine_s1"], "x": 0.0},
+        "default": {"label": "with refine", "runs": ["default_s0", "default_s1"], "x": 1.0},
+    }
+    kw = dict(
+        artifact_id="t",
+        title="T",
+        caption="c",
+        statement="refine helps",
+        rows=rows,
+        tasks={"ucf": "UCF101", "esc": "ESC50"},
+        evals_dir=str(ev),
+        runs_dir=str(tmp_path / "runs"),
+        reference=str(ref),
+        out_dir=str(tmp_path / "out"),
+        root=str(tmp_path),
+    )
     claims = [{"better": "default", "worse": "no_refine", "text": "refine improves {dataset}"}]
     r = run_ablation_table(claims=claims, **kw)
-    assert [(c["claim"], c["verdict"]) for c in r.claims] == [("refine improves UCF101", "supports"),
-                                                              ("refine improves ESC50", "contradicts")]
+    assert [(c["claim"], c["verdict"]) for c in r.claims] == [
+        ("refine improves UCF101", "supports"),
+        ("refine improves ESC50", "contradicts"),
+    ]
     assert r.claims[0]["diff"] == pytest.approx(10.0) and r.claims[0]["spread"] == pytest.approx(math.sqrt(2))
     assert "| with refine | teacher | 82.6 | — | 31.0 ± 1.4 | 51.0 ± 1.4 |" in r.markdown  # no ESC50 paper value: —
     assert r.metrics["claim/overall"] == "mixed"
@@ -187,22 +241,38 @@ def test_sota_table_quotes_the_paper_and_tests_only_our_rows(tmp_path):
 
     from avlib.report.sota import run_sota_table
 
-    ev, ref = _report_root(tmp_path, "row,method,pretrain_data,backbone,protocol,task,paper_dataset,metric,paper_value,is_xkd,note\n"
-                           "videomae,VideoMAE,K400,,linear,ucf,UCF101,top1,80.0,false,\n"
-                           "xkd_k400,XKD,K400,,linear,ucf,UCF101,top1,83.8,true,\n"
-                           "xkd_k400,XKD,K400,,finetune,ucf,UCF101,top1,94.1,true,\n")
+    ev, ref = _report_root(
+        tmp_path,
+        "row,method,pretrain_data,backbone,protocol,task,paper_dataset,metric,paper_value,is_xkd,note\n"
+        "videomae,VideoMAE,K400,,linear,ucf,UCF101,top1,80.0,false,\n"
+        "xkd_k400,XKD,K400,,linear,ucf,UCF101,top1,83.8,true,\n"
+        "xkd_k400,XKD,K400,,finetune,ucf,UCF101,top1,94.1,true,\n",
+    )
     ft = tmp_path / "finetunes"
     ft.mkdir()
     for s, (lin, fin) in enumerate([(30.0, 40.0), (32.0, 44.0)]):
         _write_eval(ev / f"xkd_s{s}.json", f"xkd_s{s}", s, "teacher", {"ucf": lin})
         (ft / f"xkd_s{s}_ucf.json").write_text(json.dumps({"seed": s, "test": fin}))
-    kw = dict(artifact_id="t6", title="T6", caption="c", statement="FT beats linear", tasks={"ucf": "UCF101"},
-              ours={"xkd": {"label": "XKD (ours)", "linear": ["xkd_s0", "xkd_s1"], "finetune": ["xkd_s0", "xkd_s1"]}},
-              claims=[{"kind": "ft_over_linear", "row": "xkd"}], paper_xkd_row="xkd_k400", evals_dir=str(ev),
-              finetunes_dir=str(ft), reference=str(ref), out_dir=str(tmp_path / "out"), root=str(tmp_path))
+    kw = dict(
+        artifact_id="t6",
+        title="T6",
+        caption="c",
+        statement="FT beats linear",
+        tasks={"ucf": "UCF101"},
+        ours={"xkd": {"label": "XKD (ours)", "linear": ["xkd_s0", "xkd_s1"], "finetune": ["xkd_s0", "xkd_s1"]}},
+        claims=[{"kind": "ft_over_linear", "row": "xkd"}],
+        paper_xkd_row="xkd_k400",
+        evals_dir=str(ev),
+        finetunes_dir=str(ft),
+        reference=str(ref),
+        out_dir=str(tmp_path / "out"),
+        root=str(tmp_path),
+    )
     r = run_sota_table(**kw)
     assert "| VideoMAE | K400 | quoted (paper) | 80.0 | — |" in r.markdown
-    assert "| **XKD (ours)** | avsynth (pretrain role) | measured (profile tiny) | 31.0 ± 1.4 | 42.0 ± 2.8 |" in r.markdown
+    assert (
+        "| **XKD (ours)** | avsynth (pretrain role) | measured (profile tiny) | 31.0 ± 1.4 | 42.0 ± 2.8 |" in r.markdown
+    )
     assert len(r.claims) == 1 and r.claims[0]["diff"] == pytest.approx(11.0) and r.claims[0]["verdict"] == "supports"
     (ft / "xkd_s1_ucf.json").unlink()
     with pytest.raises(FileNotFoundError, match="fine-tuning result"):

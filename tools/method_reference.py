@@ -16,6 +16,7 @@ with ``PYTHONPATH`` pointing at it). ``COMPAT`` lists the settings that reproduc
 where the default has changed on purpose since (each with the reason); they are applied wherever the config
 knows the key.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,10 @@ from pathlib import Path
 
 # default changes since the reference commit e0e6841, and the setting that restores the reference's behaviour
 COMPAT = {
-    "model.projector.shared_hidden_norm": (False, "issue 22: the released code's tied hidden LayerNorm became the default"),
+    "model.projector.shared_hidden_norm": (
+        False,
+        "issue 22: the released code's tied hidden LayerNorm became the default",
+    ),
 }
 SCHED = {"teacher_temp_video": 0.1, "teacher_temp_audio": 0.07}
 BATCH = 4
@@ -60,11 +64,10 @@ def compute(root: Path) -> dict:
     run file under ``root`` (per parameter: the gradient's sum, norm and two seeded random projections)."""
     import torch
 
+    import avlib
     from avlib.data.views import EvalViews, GlobalLocalViews
     from avlib.methods import build_method, config_class, logmel_from_config, views_config
     from avlib.profiles import load_pretrain_config
-
-    import avlib
 
     print(f"avlib from {Path(avlib.__file__).parent}, params from {root}", flush=True)
     torch.set_num_threads(1)
@@ -83,7 +86,9 @@ def compute(root: Path) -> dict:
         if method == "xdc":
             model.reset_heads(torch.Generator().manual_seed(5))
             v, a = EvalViews(views_config(cfg), logmel).clips(video, audio, n_clips=1, train_aug=True, generator=g)
-            targets = {s: torch.randint(0, cfg.xdc.k, (BATCH,), generator=g) for s in ("video", "audio", "joint", "labels")}
+            targets = {
+                s: torch.randint(0, cfg.xdc.k, (BATCH,), generator=g) for s in ("video", "audio", "joint", "labels")
+            }
             res = model(v, a, targets)
         else:
             views = GlobalLocalViews(views_config(cfg), logmel)(video, audio, generator=g)
@@ -110,8 +115,12 @@ def main(argv=None) -> int:
         import torch
 
         root = Path(os.environ.get("AVLIB_ROOT", repo))
-        rev = a.rev or subprocess.run(["git", "-C", str(repo), "describe", "--always", "--dirty"],
-                                      capture_output=True, text=True).stdout.strip()
+        rev = (
+            a.rev
+            or subprocess.run(
+                ["git", "-C", str(repo), "describe", "--always", "--dirty"], capture_output=True, text=True
+            ).stdout.strip()
+        )
         torch.save({"rev": rev, "compat": {k: v for k, (v, _) in COMPAT.items()}, "runs": compute(root)}, a.out)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,8 +128,12 @@ def main(argv=None) -> int:
         subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(wt), a.rev], check=True)
         try:
             env = {**os.environ, "PYTHONPATH": str(wt), "AVLIB_ROOT": str(wt)}
-            subprocess.run([sys.executable, __file__, "--worker", "--rev", a.rev, "--out", str(Path(a.out).resolve())],
-                           cwd=wt, env=env, check=True)
+            subprocess.run(
+                [sys.executable, __file__, "--worker", "--rev", a.rev, "--out", str(Path(a.out).resolve())],
+                cwd=wt,
+                env=env,
+                check=True,
+            )
         finally:
             subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(wt)], check=True)
     return 0

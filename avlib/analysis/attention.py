@@ -3,6 +3,7 @@
 ``cls`` is the CLS-query attention over patch tokens (Eq. 3, averaged over heads) and, when the run
 refines, ``refine`` is the head-averaged cross-modal map of Eq. 4 that re-weights the tokens (Eq. 5).
 Maps are returned on the token grid (video ``[t, h, w]``, audio ``[f, t]``) for overlays."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,8 +29,10 @@ def teacher_attention(model, video: torch.Tensor, audio: torch.Tensor) -> dict:
     x = model.cfg.xkd
     tv = model.teacher["video_encoder"](video, return_attn=True)
     ta = model.teacher["audio_encoder"](audio, return_attn=True)
-    att = {"video": cls_attention(tv["attn"], use_cls=x.use_cls_attention),
-           "audio": cls_attention(ta["attn"], use_cls=x.use_cls_attention)}
+    att = {
+        "video": cls_attention(tv["attn"], use_cls=x.use_cls_attention),
+        "audio": cls_attention(ta["attn"], use_cls=x.use_cls_attention),
+    }
     grids = {"video": tuple(tv["grid"]), "audio": tuple(ta["grid"])}
     out = {}
     for m, other in (("video", "audio"), ("audio", "video")):

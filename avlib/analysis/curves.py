@@ -5,6 +5,7 @@ sample's centred, sharpened distribution to the batch mean) or the distillation 
 :func:`collapse_step` applies the training runner's rule (:func:`avlib.train.collapse.collapsed` for
 ``patience`` consecutive logging steps) to a logged run, so a figure marks exactly where
 ``train.stop_on_collapse`` would have stopped it."""
+
 from __future__ import annotations
 
 import json

@@ -6,6 +6,7 @@ distillation: the teachers' projector outputs of paired clips (with refine, as i
 by the training centre, softmax at a temperature. Comparing the two modalities at their *trained*
 temperatures (video 0.1, audio 0.07 by default) would build the answer in, so :func:`teacher_sharpness`
 also reports them at one common temperature."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,7 +30,7 @@ def teacher_logits(model, video: torch.Tensor, audio: torch.Tensor, batch_size: 
         raise ValueError(f"{model.cfg.name}: the run has no teachers (neither kd nor da is on)")
     out = {"video": [], "audio": []}
     for i in range(0, len(video), batch_size):
-        t = model.teacher_outputs(video[i:i + batch_size], audio[i:i + batch_size])
+        t = model.teacher_outputs(video[i : i + batch_size], audio[i : i + batch_size])
         out["video"].append(t["video"].double().cpu().numpy())
         out["audio"].append(t["audio"].double().cpu().numpy())
     return {k: np.concatenate(v) for k, v in out.items()}
@@ -43,8 +44,7 @@ def softmax_stats(logits: np.ndarray, center: np.ndarray | None, tau: float) -> 
     z = logits - (0.0 if center is None else np.asarray(center, dtype=np.float64).reshape(1, -1))
     logp = torch.log_softmax(torch.from_numpy(z / tau), dim=-1).numpy()
     p = np.exp(logp)
-    return {"entropy": -(p * logp).sum(-1), "max_prob": p.max(-1),
-            "rank_curve": -np.sort(-p, axis=-1).mean(0)}
+    return {"entropy": -(p * logp).sum(-1), "max_prob": p.max(-1), "rank_curve": -np.sort(-p, axis=-1).mean(0)}
 
 
 def teacher_sharpness(model, video: torch.Tensor, audio: torch.Tensor, common_tau: float = 0.1) -> dict:
@@ -58,8 +58,11 @@ def teacher_sharpness(model, video: torch.Tensor, audio: torch.Tensor, common_ta
     out = {}
     for m in ("video", "audio"):
         c = crit[m].center.double().cpu().numpy()
-        out[m] = {"tau": taus[m], "trained": softmax_stats(logits[m], c, taus[m]),
-                  "common": softmax_stats(logits[m], c, common_tau)}
+        out[m] = {
+            "tau": taus[m],
+            "trained": softmax_stats(logits[m], c, taus[m]),
+            "common": softmax_stats(logits[m], c, common_tau),
+        }
     return out
 
 

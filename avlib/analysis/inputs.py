@@ -1,4 +1,5 @@
 """Deterministic evaluation inputs for inspecting a model: paired video/audio clips from a cache."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,9 @@ from avlib.data.views import IMAGENET_MEAN, IMAGENET_STD, EvalViews
 from avlib.methods import views_config
 
 
-def paired_clips(cfg, logmel, cache_dir: str | Path, *, split: str = "test", n: int = 64, seed: int = 0,
-                 device: str = "cpu") -> dict:
+def paired_clips(
+    cfg, logmel, cache_dir: str | Path, *, split: str = "test", n: int = 64, seed: int = 0, device: str = "cpu"
+) -> dict:
     """``n`` clips of ``split`` (a seeded random subset, sorted), one centred view each, exactly as linear
     evaluation sees test clips: ``video [n, 3, T, S, S]`` (normalised), ``audio [n, 1, F, Tf]`` (log-mel),
     ``labels [n]`` and ``ids [n]``. :func:`display_frames` turns ``video`` back into viewable frames."""

@@ -6,6 +6,7 @@ error (:func:`masked_error_curve`) is the training loss on the standardised targ
 same loss of a decoder that predicts zeros (each patch's mean) on the same masked patches, computed
 exactly (about 1 for textured patches, less for flat ones), so "below the baseline" means the model
 reconstructs structure, not just brightness."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -50,13 +51,21 @@ def reconstruct(model, modality: str, x: torch.Tensor, mask_ratio: float, seed: 
     m = mask.unsqueeze(-1)
     recon = inv(pred * m + target * (1 - m), patch, enc["grid"])
     masked = inv(torch.where(m.bool(), torch.full_like(target, float("nan")), target), patch, enc["grid"])
-    return {"input": x.float().cpu().numpy(), "masked": masked.cpu().numpy(), "recon": recon.cpu().numpy(),
-            "mask": mask.cpu().numpy(), "error": float(err), "baseline": float(base)}
+    return {
+        "input": x.float().cpu().numpy(),
+        "masked": masked.cpu().numpy(),
+        "recon": recon.cpu().numpy(),
+        "mask": mask.cpu().numpy(),
+        "error": float(err),
+        "baseline": float(base),
+    }
 
 
 def masked_error_curve(model, modality: str, x: torch.Tensor, ratios, seeds=(0, 1, 2)) -> tuple[np.ndarray, np.ndarray]:
     """Masked-patch reconstruction error and its all-zero baseline at each ratio, each the mean over mask
     seeds: two ``[len(ratios)]`` arrays."""
     res = [[reconstruct(model, modality, x, r, seed=s) for s in seeds] for r in ratios]
-    return (np.array([np.mean([o["error"] for o in rs]) for rs in res]),
-            np.array([np.mean([o["baseline"] for o in rs]) for rs in res]))
+    return (
+        np.array([np.mean([o["error"] for o in rs]) for rs in res]),
+        np.array([np.mean([o["baseline"] for o in rs]) for rs in res]),
+    )

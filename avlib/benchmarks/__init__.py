@@ -1,4 +1,5 @@
 """Real-data benchmarks (issue 4): ESC-50 5-fold linear evaluation and AV-MNIST."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,9 @@ def claim_work_dir(work, settings: dict) -> dict:
         old = json.loads(path.read_text())
         if old != settings:
             diff = {k: (old.get(k), settings.get(k)) for k in set(old) | set(settings) if old.get(k) != settings.get(k)}
-            raise ValueError(f"{work} holds results of other settings {diff} (old, new); remove it or use another "
-                             "work folder")
+            raise ValueError(
+                f"{work} holds results of other settings {diff} (old, new); remove it or use another work folder"
+            )
     else:
         work.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")

@@ -11,6 +11,7 @@ Each step is a function of files, so the CLI (``avlib real avmnist``) and the DV
 clips and cache are built once, each (method, seed) run resumes from its checkpoint, each evaluation is
 a JSON file.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,13 @@ __all__ = ["build_data", "pretrain_run", "evaluate", "late_fusion", "run_benchma
 
 SIZES = {
     # CI: 10 train and 5 val/test pairs per digit, 2 epochs, 1 seed; full: every pair, 3 seeds
-    "small": {"max_per_split": {"train": 100, "val": 50, "test": 50}, "epochs": 2, "seeds": [0],
-              "warmup_epochs": 0.5, "batch_size": 32},
+    "small": {
+        "max_per_split": {"train": 100, "val": 50, "test": 50},
+        "epochs": 2,
+        "seeds": [0],
+        "warmup_epochs": 0.5,
+        "batch_size": 32,
+    },
     "full": {"max_per_split": None, "epochs": 12, "seeds": [0, 1, 2], "warmup_epochs": 2, "batch_size": 32},
 }
 METHODS = {"ae": "L_ae", "xkd": "L_xkd"}
@@ -45,20 +51,34 @@ def build_data(work: Path, *, size: str, fsdd_root=None, progress: bool = True) 
     data, cache = Path(work) / "data", Path(work) / "cache"
     if not (cache / "meta.json").is_file():
         write_dataset(data, fsdd_root=fsdd_root, max_per_split=SIZES[size]["max_per_split"], progress=progress)
-        build_cache(data, cache, fps=8, size=72, sample_rate=16000, seconds=2.0, modality="av",
-                    max_skip_fraction=0.0, progress=progress)
+        build_cache(
+            data,
+            cache,
+            fps=8,
+            size=72,
+            sample_rate=16000,
+            seconds=2.0,
+            modality="av",
+            max_skip_fraction=0.0,
+            progress=progress,
+        )
     return cache
 
 
 def _config(method: str, cache: Path, seed: int, size: str, profile: str | None):
-    from avlib.profiles import load_pretrain_config
     from avlib.paths import repo_root
+    from avlib.profiles import load_pretrain_config
 
     s = SIZES[size]
-    sets = [f"data.cache={cache}", f"train.epochs={s['epochs']}", f"optim.warmup_epochs={s['warmup_epochs']}",
-            f"train.batch_size={s['batch_size']}"]
-    return load_pretrain_config(repo_root() / "params" / "pretrain" / f"{method}.yaml", profile=profile, seed=seed,
-                                overrides=sets)
+    sets = [
+        f"data.cache={cache}",
+        f"train.epochs={s['epochs']}",
+        f"optim.warmup_epochs={s['warmup_epochs']}",
+        f"train.batch_size={s['batch_size']}",
+    ]
+    return load_pretrain_config(
+        repo_root() / "params" / "pretrain" / f"{method}.yaml", profile=profile, seed=seed, overrides=sets
+    )
 
 
 def pretrain_run(method: str, seed: int, cache: Path, out: Path, *, size: str, profile: str | None = None) -> Path:
@@ -105,8 +125,18 @@ def _features(model, cfg, logmel, cache, seed: int, encoder: str) -> dict:
             ids = data.split_indices(split)
             # one centred clip, no augmentation: the linear-evaluation augmentations flip frames, which
             # turns digits into other shapes
-            x = extract_features(enc, data, ids, ev, modality=m, n_clips=1, train_aug=False,
-                                 generator=make_generator(seed * 1009 + k), batch_size=64, desc=f"{m}/{split}")
+            x = extract_features(
+                enc,
+                data,
+                ids,
+                ev,
+                modality=m,
+                n_clips=1,
+                train_aug=False,
+                generator=make_generator(seed * 1009 + k),
+                batch_size=64,
+                desc=f"{m}/{split}",
+            )
             feats[m][split] = (x, data.labels[ids])
     return feats
 
@@ -132,8 +162,18 @@ def _input_features(cfg, logmel, cache) -> dict:
     return feats
 
 
-def evaluate(run, cache: Path, out: Path, *, method: str = "ae", seed: int = 0, size: str = "small",
-             encoder: str = "teacher", Cs=(1e-3, 1e-2, 1e-1, 1.0, 10.0), profile: str | None = None) -> dict:
+def evaluate(
+    run,
+    cache: Path,
+    out: Path,
+    *,
+    method: str = "ae",
+    seed: int = 0,
+    size: str = "small",
+    encoder: str = "teacher",
+    Cs=(1e-3, 1e-2, 1e-1, 1.0, 10.0),
+    profile: str | None = None,
+) -> dict:
     """Linear SVM per modality + late fusion for a run folder, or ``run="random"`` (the encoders of
     ``method`` at random initialisation) or ``run="inputs"`` (linear on input features)."""
     from sklearn.exceptions import ConvergenceWarning
@@ -158,8 +198,11 @@ def evaluate(run, cache: Path, out: Path, *, method: str = "ae", seed: int = 0, 
         seed = cfg.train.seed
     seed_everything(seed)
     with torch.no_grad():
-        feats = _input_features(cfg, logmel, cache) if baseline == "inputs" else \
-            _features(model, cfg, logmel, cache, seed, encoder)
+        feats = (
+            _input_features(cfg, logmel, cache)
+            if baseline == "inputs"
+            else _features(model, cfg, logmel, cache, seed, encoder)
+        )
     res, svms = {}, {}
     for m in ("audio", "video"):
         f = feats[m]
@@ -177,18 +220,39 @@ def evaluate(run, cache: Path, out: Path, *, method: str = "ae", seed: int = 0, 
             clf.fit(x.reshape(-1, x.shape[-1]), np.repeat(y, x.shape[1]))
         svms[m] = clf
     res["late_fusion"] = late_fusion(svms, feats)
-    out_obj = {"size": size, "method": baseline or method, "pretrained": baseline is None, "seed": seed, "encoder": encoder,
-               "run": None if baseline else str(run), "tasks": res, "chance": 10.0,
-               "n": {s: int(len(feats["audio"][s][1])) for s in ("train", "val", "test")}, "wall_s": time.time() - t0}
+    out_obj = {
+        "size": size,
+        "method": baseline or method,
+        "pretrained": baseline is None,
+        "seed": seed,
+        "encoder": encoder,
+        "run": None if baseline else str(run),
+        "tasks": res,
+        "chance": 10.0,
+        "n": {s: int(len(feats["audio"][s][1])) for s in ("train", "val", "test")},
+        "wall_s": time.time() - t0,
+    }
     atomic_write_text(out, json.dumps(out_obj, indent=2, sort_keys=True) + "\n")
-    log.info("AV-MNIST %s seed %d: audio %.1f video %.1f late fusion %.1f", out_obj["method"], seed,
-             res["audio"]["test"], res["video"]["test"],
-             res["late_fusion"]["test"])
+    log.info(
+        "AV-MNIST %s seed %d: audio %.1f video %.1f late fusion %.1f",
+        out_obj["method"],
+        seed,
+        res["audio"]["test"],
+        res["video"]["test"],
+        res["late_fusion"]["test"],
+    )
     return out_obj
 
 
-def run_benchmark(work, *, size: str = "small", methods=("ae", "xkd"), fsdd_root=None, profile: str | None = None,
-                  progress: bool = True) -> list[dict]:
+def run_benchmark(
+    work,
+    *,
+    size: str = "small",
+    methods=("ae", "xkd"),
+    fsdd_root=None,
+    profile: str | None = None,
+    progress: bool = True,
+) -> list[dict]:
     """Everything: data, cache, every (method, seed) pretraining, and the evaluations (with the
     random-init baseline). Returns the evaluation records (also in ``work/evals/*.json``)."""
     if size not in SIZES:
@@ -197,23 +261,48 @@ def run_benchmark(work, *, size: str = "small", methods=("ae", "xkd"), fsdd_root
     from avlib.profiles import active_profile_name
 
     work = Path(work)
-    claim_work_dir(work, {"benchmark": "avmnist", "size": size, "methods": list(methods),
-                          "profile": profile or active_profile_name(), **SIZES[size]})
+    claim_work_dir(
+        work,
+        {
+            "benchmark": "avmnist",
+            "size": size,
+            "methods": list(methods),
+            "profile": profile or active_profile_name(),
+            **SIZES[size],
+        },
+    )
     cache = build_data(work, size=size, fsdd_root=fsdd_root, progress=progress)
     records = []
-    records.append(evaluate("inputs", cache, work / "evals" / "inputs.json", method=methods[0], size=size,
-                            profile=profile))
+    records.append(
+        evaluate("inputs", cache, work / "evals" / "inputs.json", method=methods[0], size=size, profile=profile)
+    )
     for seed in SIZES[size]["seeds"]:  # baseline: the (shared) encoder architecture at random initialisation
-        records.append(evaluate("random", cache, work / "evals" / f"random_s{seed}.json", method=methods[0],
-                                seed=seed, size=size, profile=profile))
+        records.append(
+            evaluate(
+                "random",
+                cache,
+                work / "evals" / f"random_s{seed}.json",
+                method=methods[0],
+                seed=seed,
+                size=size,
+                profile=profile,
+            )
+        )
     for method in methods:
         if method not in METHODS:
             raise ValueError(f"AV-MNIST method must be one of {list(METHODS)}, got {method!r}")
         for seed in SIZES[size]["seeds"]:
             t0 = time.time()
             run = pretrain_run(method, seed, cache, work / "runs" / f"{method}_s{seed}", size=size, profile=profile)
-            rec = evaluate(run, cache, work / "evals" / f"{method}_s{seed}.json", method=method, seed=seed,
-                           size=size, profile=profile)
+            rec = evaluate(
+                run,
+                cache,
+                work / "evals" / f"{method}_s{seed}.json",
+                method=method,
+                seed=seed,
+                size=size,
+                profile=profile,
+            )
             rec.setdefault("stage_s", time.time() - t0)
             records.append(rec)
     return records

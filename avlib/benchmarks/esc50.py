@@ -16,6 +16,7 @@ The clips are decoded once into an audio-only cache (``work/cache``); each round
 checkpoint and each round's result is a JSON file, so an interrupted benchmark continues where it
 stopped.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,10 @@ def build_cache_for(work: Path, *, size: str, root=None, progress: bool = True) 
     loaded = datasets.load("esc50", root if root is not None else datasets.esc50.default_root())
     absent = int((~loaded.df["present"]).sum())
     if absent:
-        raise FileNotFoundError(f"ESC-50 at {loaded.manifest.root}: {absent} of {len(loaded.df)} clips missing "
-                                "(python -m avlib data check esc50 --root ...)")
+        raise FileNotFoundError(
+            f"ESC-50 at {loaded.manifest.root}: {absent} of {len(loaded.df)} clips missing "
+            "(python -m avlib data check esc50 --root ...)"
+        )
     if SIZES[size]["esc10"]:
         df = loaded.df[loaded.df["esc10"].astype(str) == "True"]
         # ESC-10: relabel its 10 classes 0..9 (a contiguous label space for the classifier)
@@ -66,8 +69,18 @@ def build_cache_for(work: Path, *, size: str, root=None, progress: bool = True) 
         df = df.assign(label=df["label_name"].map({n: str(i) for i, n in enumerate(names)}))
         loaded = Loaded(Manifest(df, root=loaded.manifest.root), names, loaded.info)
     datasets.write_manifest(loaded, Path(work) / "data")
-    build_cache(Path(work) / "data", cache, fps=8, size=8, sample_rate=16000, seconds=5.0, modality="audio",
-                max_skip_fraction=0.0, min_seconds=4.9, progress=progress)
+    build_cache(
+        Path(work) / "data",
+        cache,
+        fps=8,
+        size=8,
+        sample_rate=16000,
+        seconds=5.0,
+        modality="audio",
+        max_skip_fraction=0.0,
+        min_seconds=4.9,
+        progress=progress,
+    )
     return cache
 
 
@@ -75,7 +88,7 @@ def logmel_stats(audio: np.ndarray, logmel) -> np.ndarray:
     """Per-band mean and standard deviation of the log-mel spectrogram over the whole clip: [N, 2 * mels]."""
     out = []
     for i in range(0, len(audio), 128):
-        spec = logmel(torch.from_numpy(np.asarray(audio[i:i + 128], np.float32)))[:, 0]  # [B, mels, frames]
+        spec = logmel(torch.from_numpy(np.asarray(audio[i : i + 128], np.float32)))[:, 0]  # [B, mels, frames]
         out.append(torch.cat([spec.mean(-1), spec.std(-1)], 1).numpy())
     return np.concatenate(out)
 
@@ -97,8 +110,9 @@ def fold_accuracy(x: np.ndarray, y: np.ndarray, fold: np.ndarray, k: int, *, Cs=
         return (x - flat.mean(0)) / (flat.std(0) + 1e-6)
 
     z = standardise(tr)  # selecting C: statistics of the three fitting folds only
-    sel = linear_svm((z[tr], y[tr]), (z[va], y[va]), (z[te], y[te]), Cs=Cs, select_on="val", seed=seed,
-                     max_iter=MAX_ITER)
+    sel = linear_svm(
+        (z[tr], y[tr]), (z[va], y[va]), (z[te], y[te]), Cs=Cs, select_on="val", seed=seed, max_iter=MAX_ITER
+    )
     train = fold != k
     z = standardise(train)  # the final fit: statistics of its four training folds
     clf = LinearSVC(C=sel["best_C"], max_iter=MAX_ITER, random_state=seed)
@@ -107,8 +121,15 @@ def fold_accuracy(x: np.ndarray, y: np.ndarray, fold: np.ndarray, k: int, *, Cs=
         clf.fit(z[train].reshape(-1, z.shape[-1]), np.repeat(y[train], z.shape[1]))
     dec = clf.decision_function(z[te].reshape(-1, z.shape[-1])).reshape(int(te.sum()), z.shape[1], -1).mean(1)
     acc = 100.0 * float(np.mean(clf.classes_[dec.argmax(1)] == y[te]))
-    return {"fold": k, "test": acc, "val_fold": val_fold, "val": sel["val_acc"], "best_C": sel["best_C"],
-            "n_train": int(train.sum()), "n_test": int(te.sum())}
+    return {
+        "fold": k,
+        "test": acc,
+        "val_fold": val_fold,
+        "val": sel["val_acc"],
+        "best_C": sel["best_C"],
+        "n_train": int(train.sum()),
+        "n_test": int(te.sum()),
+    }
 
 
 def _config(cache: Path, k: int, size: str, seed: int, profile: str | None):
@@ -117,10 +138,18 @@ def _config(cache: Path, k: int, size: str, seed: int, profile: str | None):
 
     s = SIZES[size]
     train = "[" + ", ".join(f"fold{j}" for j in range(1, 6) if j != k) + "]"
-    return load_pretrain_config(repo_root() / "params" / "pretrain" / "recon_a.yaml", profile=profile, seed=seed,
-                                overrides=[f"data.cache={cache}", f"data.split={train}", f"train.epochs={s['epochs']}",
-                                           f"optim.warmup_epochs={s['warmup_epochs']}",
-                                           f"train.batch_size={s['batch_size']}"])
+    return load_pretrain_config(
+        repo_root() / "params" / "pretrain" / "recon_a.yaml",
+        profile=profile,
+        seed=seed,
+        overrides=[
+            f"data.cache={cache}",
+            f"data.split={train}",
+            f"train.epochs={s['epochs']}",
+            f"optim.warmup_epochs={s['warmup_epochs']}",
+            f"train.batch_size={s['batch_size']}",
+        ],
+    )
 
 
 def _mae_features(run: Path, cache: Path, n_clips: int, seed: int) -> np.ndarray:
@@ -136,12 +165,23 @@ def _mae_features(run: Path, cache: Path, n_clips: int, seed: int) -> np.ndarray
     ev = EvalViews(views_config(cfg), logmel)
     enc = model.encoder_for_eval("audio", "teacher")
     with torch.no_grad():
-        return extract_features(enc, data, np.arange(len(data)), ev, modality="audio", n_clips=n_clips,
-                                train_aug=False, generator=make_generator(seed), batch_size=64, desc=run.name)
+        return extract_features(
+            enc,
+            data,
+            np.arange(len(data)),
+            ev,
+            modality="audio",
+            n_clips=n_clips,
+            train_aug=False,
+            generator=make_generator(seed),
+            batch_size=64,
+            desc=run.name,
+        )
 
 
-def run_benchmark(work, *, size: str = "small", root=None, seed: int = 0, profile: str | None = None,
-                  progress: bool = True) -> list[dict]:
+def run_benchmark(
+    work, *, size: str = "small", root=None, seed: int = 0, profile: str | None = None, progress: bool = True
+) -> list[dict]:
     """All five rounds, baseline and audio MAE; returns per-fold records (also ``work/evals/*.json``)."""
     from avlib.data.cache import load_cache
     from avlib.train.runner import pretrain
@@ -152,8 +192,10 @@ def run_benchmark(work, *, size: str = "small", root=None, seed: int = 0, profil
     from avlib.profiles import active_profile_name
 
     work = Path(work)
-    claim_work_dir(work, {"benchmark": "esc50", "size": size, "seed": seed,
-                          "profile": profile or active_profile_name(), **SIZES[size]})
+    claim_work_dir(
+        work,
+        {"benchmark": "esc50", "size": size, "seed": seed, "profile": profile or active_profile_name(), **SIZES[size]},
+    )
     cache = build_cache_for(work, size=size, root=root, progress=progress)
     data = load_cache(cache)
     y = data.labels
@@ -166,9 +208,15 @@ def run_benchmark(work, *, size: str = "small", root=None, seed: int = 0, profil
     else:
         cfg = _config(cache, 1, size, seed, profile)
         from avlib.methods import logmel_from_config
+
         x = logmel_stats(np.asarray(data.audio), logmel_from_config(cfg))
-        base = {"method": "logmel_stats", "folds": [fold_accuracy(x, y, fold, k, seed=seed) for k in range(1, 6)],
-                "feature_dim": int(x.shape[1]), "n_classes": int(len(np.unique(y))), "size": size}
+        base = {
+            "method": "logmel_stats",
+            "folds": [fold_accuracy(x, y, fold, k, seed=seed) for k in range(1, 6)],
+            "feature_dim": int(x.shape[1]),
+            "n_classes": int(len(np.unique(y))),
+            "size": size,
+        }
         atomic_write_text(base_file, json.dumps(base, indent=2, sort_keys=True) + "\n")
     records.append(base)
     folds = []
@@ -183,8 +231,14 @@ def run_benchmark(work, *, size: str = "small", root=None, seed: int = 0, profil
             pretrain(_config(cache, k, size, seed, profile), out_dir=run, show_progress=progress)
         x = _mae_features(run, cache, SIZES[size]["test_clips"], seed)
         rec = fold_accuracy(x, y, fold, k, seed=seed)
-        rec.update({"pretrain_clips": int((fold != k).sum()), "wall_s": round(time.time() - t0, 1),
-                    "feature_dim": int(x.shape[-1]), "size": size})
+        rec.update(
+            {
+                "pretrain_clips": int((fold != k).sum()),
+                "wall_s": round(time.time() - t0, 1),
+                "feature_dim": int(x.shape[-1]),
+                "size": size,
+            }
+        )
         atomic_write_text(f, json.dumps(rec, indent=2, sort_keys=True) + "\n")
         log.info("ESC-50 fold %d: audio MAE %.1f %% (baseline %.1f %%)", k, rec["test"], base["folds"][k - 1]["test"])
         folds.append(rec)

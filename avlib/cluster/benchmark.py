@@ -6,6 +6,7 @@ initialisation can stop in a poor optimum: the ``nredo`` row shows the remedy), 
 Both sides run ``niter`` Lloyd iterations from one initialisation (scikit-learn: greedy k-means++,
 ``n_init=1``); each timing is the median of ``repeats`` runs.
 """
+
 from __future__ import annotations
 
 import time
@@ -39,8 +40,9 @@ def _median_time(fn, repeats: int):
     return float(np.median(times)), out
 
 
-def benchmark_kmeans(n: int = 20000, d: int = 128, k: int = 64, niter: int = 20, seed: int = 0,
-                     repeats: int = 3, gpu: bool | None = None) -> list[dict]:
+def benchmark_kmeans(
+    n: int = 20000, d: int = 128, k: int = 64, niter: int = 20, seed: int = 0, repeats: int = 3, gpu: bool | None = None
+) -> list[dict]:
     """Rows: data, backend, seconds, inertia, time ratio (sklearn / faiss), inertia ratio (faiss / sklearn)."""
     from sklearn.cluster import KMeans
 
@@ -50,12 +52,21 @@ def benchmark_kmeans(n: int = 20000, d: int = 128, k: int = 64, niter: int = 20,
     rows = []
     for name in DATASETS:
         x = _data(name, n, d, k, seed)
-        t_sk, km = _median_time(lambda: KMeans(k, n_init=1, max_iter=niter, random_state=seed).fit(x), repeats)
+        t_sk, km = _median_time(lambda x=x: KMeans(k, n_init=1, max_iter=niter, random_state=seed).fit(x), repeats)
         rows.append({"data": name, "backend": "scikit-learn", "seconds": t_sk, "inertia": float(km.inertia_)})
         for label, redo in (("faiss", 1), ("faiss nredo=3", 3)):
-            t_f, (c, a) = _median_time(lambda: kmeans(x, k, niter=niter, seed=seed, gpu=on_gpu, nredo=redo), repeats)
+            t_f, (c, a) = _median_time(
+                lambda x=x, redo=redo: kmeans(x, k, niter=niter, seed=seed, gpu=on_gpu, nredo=redo), repeats
+            )
             inertia = float(((x.astype(np.float64) - c[a]) ** 2).sum())
-            rows.append({"data": name, "backend": f"{label} ({'GPU' if on_gpu else 'CPU'})", "seconds": t_f,
-                         "inertia": inertia, "speedup_vs_sklearn": t_sk / t_f,
-                         "inertia_vs_sklearn": inertia / float(km.inertia_)})
+            rows.append(
+                {
+                    "data": name,
+                    "backend": f"{label} ({'GPU' if on_gpu else 'CPU'})",
+                    "seconds": t_f,
+                    "inertia": inertia,
+                    "speedup_vs_sklearn": t_sk / t_f,
+                    "inertia_vs_sklearn": inertia / float(km.inertia_),
+                }
+            )
     return rows

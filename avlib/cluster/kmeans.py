@@ -9,6 +9,7 @@ cluster's centroid) and the points are re-assigned, until every cluster has a me
 empty clusters during training too, but DeepCluster's sampler crashed on empty clusters: deepcluster
 issues #43 and #87). On CPU the result is identical for a fixed seed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,8 +25,10 @@ def _faiss():
     try:
         import faiss
     except ImportError:
-        raise ImportError("avlib.cluster needs faiss: pip install 'avlib[faiss]' (CPU) or 'avlib[faiss-gpu]' "
-                          "(GPU machines; never both)") from None
+        raise ImportError(
+            "avlib.cluster needs faiss: pip install 'avlib[faiss]' (CPU) or 'avlib[faiss-gpu]' "
+            "(GPU machines; never both)"
+        ) from None
     return faiss
 
 
@@ -77,8 +80,9 @@ def _assign(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return lab[:, 0].astype(np.int64), dist[:, 0].astype(np.float64)
 
 
-def fill_empty_clusters(x: np.ndarray, centroids: np.ndarray, assign: np.ndarray,
-                        max_rounds: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+def fill_empty_clusters(
+    x: np.ndarray, centroids: np.ndarray, assign: np.ndarray, max_rounds: int | None = None
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Give every empty cluster a member: its centroid moves onto the point of the largest (non-degenerate)
     cluster that is farthest from that cluster's centroid; points are then re-assigned. Returns (centroids, assignments,
     number of re-seeds). Raises if the data has fewer distinct points than clusters."""
@@ -107,14 +111,25 @@ def fill_empty_clusters(x: np.ndarray, centroids: np.ndarray, assign: np.ndarray
     counts = np.bincount(assign, minlength=k)
     if (counts == 0).any():
         n_distinct = len(np.unique(x, axis=0))
-        raise ValueError(f"kmeans: {int((counts == 0).sum())} clusters stay empty ({n_distinct} distinct points "
-                         f"for k={k})")
+        raise ValueError(
+            f"kmeans: {int((counts == 0).sum())} clusters stay empty ({n_distinct} distinct points for k={k})"
+        )
     return centroids, assign, reseeds
 
 
-def kmeans(x, k: int, *, niter: int = 20, seed: int = 0, gpu: bool | None = None, pca_dim: int | None = None,
-           whiten: bool = True, l2norm: bool = False, nredo: int = 1,
-           verbose: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def kmeans(
+    x,
+    k: int,
+    *,
+    niter: int = 20,
+    seed: int = 0,
+    gpu: bool | None = None,
+    pca_dim: int | None = None,
+    whiten: bool = True,
+    l2norm: bool = False,
+    nredo: int = 1,
+    verbose: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
     """Cluster the rows of ``x`` into ``k`` clusters; returns ``(centroids [k, d'], assignments int64 [N])``.
 
     ``gpu``: None = every GPU faiss sees when there is one, else CPU; True = GPU or an error; False = CPU.
@@ -133,7 +148,7 @@ def kmeans(x, k: int, *, niter: int = 20, seed: int = 0, gpu: bool | None = None
     clus = faiss.Clustering(d, int(k))
     clus.niter, clus.seed, clus.verbose, clus.nredo = int(niter), int(seed), verbose, int(nredo)
     clus.max_points_per_centroid = max(n // k + 1, 256)  # never subsample: every point counts
-    clus.min_points_per_centroid = 1                     # small k-means are legitimate here (no warning)
+    clus.min_points_per_centroid = 1  # small k-means are legitimate here (no warning)
     if use_gpu:
         index = faiss.index_cpu_to_all_gpus(faiss.IndexFlatL2(d))
     else:

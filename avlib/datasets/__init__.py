@@ -9,14 +9,26 @@ Every loader returns an :class:`avlib.datasets.base.Loaded` whose ``manifest`` i
 :class:`avlib.data.manifest.Manifest` the synthetic data uses, so ``avlib data cache`` and the training
 code read real datasets unchanged (``datasets.write_manifest``).
 """
+
 from __future__ import annotations
 
 from . import audioset, ave, crema_d, esc50, fsd50k, fsdd, hmdb51, kinetics, ucf101, vggsound
 from .base import AnnotationError, DatasetInfo, Loaded, MediaIndex, real_data_root
 from .check import CheckReport, check
 
-__all__ = ["REGISTRY", "load", "info", "check", "CheckReport", "write_manifest", "Loaded", "DatasetInfo",
-           "MediaIndex", "AnnotationError", "real_data_root"]
+__all__ = [
+    "REGISTRY",
+    "load",
+    "info",
+    "check",
+    "CheckReport",
+    "write_manifest",
+    "Loaded",
+    "DatasetInfo",
+    "MediaIndex",
+    "AnnotationError",
+    "real_data_root",
+]
 
 # name -> (loader, info). Keyword options of each loader (split=, version=, subsets=...) pass through load().
 REGISTRY = {
@@ -62,6 +74,7 @@ def write_manifest(loaded: Loaded, out, *, present_only: bool = True):
     import pandas as pd
 
     from avlib.data.manifest import Manifest
+
     m = loaded.present() if present_only else loaded.manifest
     df = m.df.copy()
     unlabelled = df["label"].astype(str).str.strip() == ""
@@ -74,5 +87,9 @@ def write_manifest(loaded: Loaded, out, *, present_only: bool = True):
     tmp = out / f".classes.csv.tmp-{os.getpid()}"
     pd.DataFrame({"index": range(len(loaded.classes)), "name": loaded.classes}).to_csv(tmp, index=False)
     os.replace(tmp, out / "classes.csv")
-    return {"manifest": str(path), "rows": int(len(df)), "absent": int(len(loaded.df) - len(m.df)),
-            "unlabelled": int(unlabelled.sum())}
+    return {
+        "manifest": str(path),
+        "rows": int(len(df)),
+        "absent": int(len(loaded.df) - len(m.df)),
+        "unlabelled": int(unlabelled.sum()),
+    }

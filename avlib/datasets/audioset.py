@@ -7,6 +7,7 @@ Official files: segment CSVs (``eval_segments.csv``, ``balanced_train_segments.c
 default ``name_format`` ``"{ytid}_{start:.0f}"`` gives ``--4gqARaEJE_0.wav``, and other downloaders'
 names are one format away (``"Y{ytid}"``; DCASE-style ``"Y{ytid}_{start:.3f}_{end:.3f}"``). Unavailable segments are tolerated and counted.
 """
+
 from __future__ import annotations
 
 import csv
@@ -17,14 +18,23 @@ import pandas as pd
 from .base import AUDIO_EXTS, VIDEO_EXTS, AnnotationError, DatasetInfo, Loaded, default_annotations, finish
 
 INFO = DatasetInfo(
-    name="audioset", title="AudioSet", modalities=("audio", "video"), multilabel=True,
-    exts=AUDIO_EXTS + VIDEO_EXTS, annotations="audioset",
+    name="audioset",
+    title="AudioSet",
+    modalities=("audio", "video"),
+    multilabel=True,
+    exts=AUDIO_EXTS + VIDEO_EXTS,
+    annotations="audioset",
     layout="<root>/<subset>/<YTID>_<start>.wav (subset: eval, balanced_train, unbalanced_train; or flat)",
     source="https://research.google.com/audioset/download.html (segment CSVs; media via YouTube)",
-    licence="CC BY 4.0 (labels), CC BY-SA 4.0 (ontology); media: YouTube terms", max_missing=0.2)
+    licence="CC BY 4.0 (labels), CC BY-SA 4.0 (ontology); media: YouTube terms",
+    max_missing=0.2,
+)
 
-SUBSETS = {"eval": "eval_segments.csv", "balanced_train": "balanced_train_segments.csv",
-           "unbalanced_train": "unbalanced_train_segments.csv"}
+SUBSETS = {
+    "eval": "eval_segments.csv",
+    "balanced_train": "balanced_train_segments.csv",
+    "unbalanced_train": "unbalanced_train_segments.csv",
+}
 
 
 def read_classes(annotations: Path) -> tuple[list[str], dict[str, int]]:
@@ -78,13 +88,24 @@ def load(root=None, *, subsets=None, annotations=None, name_format: str = "{ytid
         if subset not in SUBSETS:
             raise ValueError(f"AudioSet subset must be one of {list(SUBSETS)}, got {subset!r}")
         path = ann / SUBSETS[subset]
-        for i, (ytid, start, end, mids) in enumerate(read_segments(path)):
+        for ytid, start, end, mids in read_segments(path):
             unknown = [m for m in mids if m not in mid_index]
             if unknown or not mids:
-                raise AnnotationError(f"{path} segment {ytid}: label ids {unknown or mids} not in class_labels_indices.csv")
+                raise AnnotationError(
+                    f"{path} segment {ytid}: label ids {unknown or mids} not in class_labels_indices.csv"
+                )
             idx = sorted(mid_index[m] for m in mids)
             name = clip_name(ytid, start, end, name_format)
-            rows.append({"clip_id": name, "path": f"{subset}/{name}.wav", "split": subset,
-                         "label": ";".join(map(str, idx)), "label_name": ";".join(classes[j] for j in idx),
-                         "youtube_id": ytid, "start": start, "end": end})
+            rows.append(
+                {
+                    "clip_id": name,
+                    "path": f"{subset}/{name}.wav",
+                    "split": subset,
+                    "label": ";".join(map(str, idx)),
+                    "label_name": ";".join(classes[j] for j in idx),
+                    "youtube_id": ytid,
+                    "start": start,
+                    "end": end,
+                }
+            )
     return finish(rows, classes, INFO, root, str(ann))

@@ -7,6 +7,7 @@ Official files: ``Annotations.txt`` with ``&``-separated ``Category&VideoID&Qual
 split file lists stays ``all`` and is counted in ``problems``). Media: ``<root>/<VideoID>.mp4`` (the official ``AVE/`` folder).
 :func:`segment_targets` gives the per-second labels (28 = background) of the localisation task.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,10 +17,18 @@ import numpy as np
 from .base import VIDEO_EXTS, AnnotationError, DatasetInfo, Loaded, default_annotations, finish, read_lines
 
 INFO = DatasetInfo(
-    name="ave", title="AVE (Audio-Visual Event)", modalities=("video", "audio"), multilabel=False,
-    exts=VIDEO_EXTS, annotations="ave", layout="<root>/<VideoID>.mp4 and Annotations.txt",
-    source="https://github.com/YapengTian/AVE-ECCV18 (AVE_Dataset.zip)", licence="academic use",
-    max_missing=0.0, required=("video", "audio"))
+    name="ave",
+    title="AVE (Audio-Visual Event)",
+    modalities=("video", "audio"),
+    multilabel=False,
+    exts=VIDEO_EXTS,
+    annotations="ave",
+    layout="<root>/<VideoID>.mp4 and Annotations.txt",
+    source="https://github.com/YapengTian/AVE-ECCV18 (AVE_Dataset.zip)",
+    licence="academic use",
+    max_missing=0.0,
+    required=("video", "audio"),
+)
 
 SPLIT_FILES = {"train": "trainSet.txt", "val": "valSet.txt", "test": "testSet.txt"}
 SECONDS = 10
@@ -49,8 +58,14 @@ def load(root=None, *, annotations=None) -> Loaded:
     classes = sorted({e[0] for e in events})
     split_of = {}
     for split, fname in SPLIT_FILES.items():
-        where = next((d / fname for d in (ann, Path(root) if root is not None else None)
-                      if d is not None and (d / fname).is_file()), None)
+        where = next(
+            (
+                d / fname
+                for d in (ann, Path(root) if root is not None else None)
+                if d is not None and (d / fname).is_file()
+            ),
+            None,
+        )
         if where is not None:
             for e in read_annotations(where):
                 split_of[e[1]] = split
@@ -58,9 +73,18 @@ def load(root=None, *, annotations=None) -> Loaded:
     for cat, vid, q, s, e in events:
         # the official list annotates some videos twice (different categories): one row per annotation
         k = seen[vid] = seen.get(vid, -1) + 1
-        rows.append({"clip_id": vid if k == 0 else f"{vid}#{k}", "path": f"{vid}.mp4",
-                     "split": split_of.get(vid, "all"), "label": classes.index(cat), "label_name": cat,
-                     "quality": q, "start": s, "end": e})
+        rows.append(
+            {
+                "clip_id": vid if k == 0 else f"{vid}#{k}",
+                "path": f"{vid}.mp4",
+                "split": split_of.get(vid, "all"),
+                "label": classes.index(cat),
+                "label_name": cat,
+                "quality": q,
+                "start": s,
+                "end": e,
+            }
+        )
     if split_of:
         unlisted = sum(1 for r in rows if r["split"] == "all")
         if unlisted:

@@ -10,6 +10,7 @@ frame, so the video has time structure without changing its content.
 The clips go through the same path as every dataset: MP4 files + ``manifest.csv`` ->
 ``avlib data cache`` (decode once) -> pretraining and evaluation.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -75,7 +76,7 @@ def make_pairs(fsdd_loaded, image_labels: np.ndarray, *, split_speakers=None, se
             rows = df.index[(df["label"] == digit) & (df["split"] == split)]
             if start + len(rows) > len(pool):
                 raise ValueError(f"AV-MNIST: digit {digit} needs {start + len(rows)} images, MNIST-5k has {len(pool)}")
-            df.loc[rows, "image"] = pool[start:start + len(rows)]
+            df.loc[rows, "image"] = pool[start : start + len(rows)]
             start += len(rows)
     out = df[["clip_id", "path", "split", "label", "speaker", "image"]].rename(columns={"path": "audio_path"})
     return out.reset_index(drop=True)
@@ -93,15 +94,26 @@ def image_clip(image: np.ndarray, frames: int, size: int, motion: float, rng: np
     out = np.zeros((frames, size, size, 3), np.uint8)
     for t in range(frames):
         y, x = int(round(pos[0])), int(round(pos[1]))
-        out[t, y:y + d, x:x + d] = digit[..., None]
+        out[t, y : y + d, x : x + d] = digit[..., None]
         if motion:
             pos = np.clip(pos + rng.uniform(-motion, motion, 2), 0, free)
     return out
 
 
-def write_dataset(out_dir, *, fsdd_root=None, seconds: float = 2.0, fps: int = 8, size: int = 72,
-                  motion: float = 2.0, sample_rate: int = 16000, split_speakers=None, max_per_split=None,
-                  seed: int = 0, progress: bool = True) -> Manifest:
+def write_dataset(
+    out_dir,
+    *,
+    fsdd_root=None,
+    seconds: float = 2.0,
+    fps: int = 8,
+    size: int = 72,
+    motion: float = 2.0,
+    sample_rate: int = 16000,
+    split_speakers=None,
+    max_per_split=None,
+    seed: int = 0,
+    progress: bool = True,
+) -> Manifest:
     """Write every pair as ``<out_dir>/clips/<split>/<clip_id>.mp4`` (H.264 + AAC) and ``manifest.csv``.
 
     The spoken digit (0.3-0.9 s) is centred in ``seconds`` of audio; the image clip lasts ``seconds``.
@@ -129,15 +141,25 @@ def write_dataset(out_dir, *, fsdd_root=None, seconds: float = 2.0, fps: int = 8
         speech = decode_audio(Path(loaded.manifest.root) / rec["audio_path"], sample_rate)[:n_samples]
         audio = np.zeros(n_samples, np.float32)
         start = (n_samples - len(speech)) // 2
-        audio[start:start + len(speech)] = speech
+        audio[start : start + len(speech)] = speech
         if not (out_dir / rel).is_file():  # re-running resumes; files are written atomically
             write_av_mp4(out_dir / rel, video, fps, audio, sample_rate)
-        rows.append({"clip_id": rec["clip_id"], "path": rel, "split": rec["split"], "label": rec["label"],
-                     "label_name": str(rec["label"]), "duration": seconds, "speaker": rec["speaker"],
-                     "mnist_index": rec["image"]})
+        rows.append(
+            {
+                "clip_id": rec["clip_id"],
+                "path": rel,
+                "split": rec["split"],
+                "label": rec["label"],
+                "label_name": str(rec["label"]),
+                "duration": seconds,
+                "speaker": rec["speaker"],
+                "mnist_index": rec["image"],
+            }
+        )
     m = Manifest(pd.DataFrame(rows), root=out_dir)
     m.write()
     pd.DataFrame({"index": range(10), "name": [str(d) for d in range(10)]}).to_csv(
-        out_dir / f".classes.csv.tmp-{os.getpid()}", index=False)
+        out_dir / f".classes.csv.tmp-{os.getpid()}", index=False
+    )
     os.replace(out_dir / f".classes.csv.tmp-{os.getpid()}", out_dir / "classes.csv")
     return m

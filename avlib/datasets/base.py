@@ -12,6 +12,7 @@ case-insensitively (UCF101's ``HandstandPushups`` list entries vs ``HandStandPus
 media is absent keep their expected path and ``present = False``: nothing is dropped silently; the
 caller (``data check``, the cache builder) counts and reports them.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,19 @@ import pandas as pd
 
 from avlib.data.manifest import Manifest
 
-__all__ = ["DatasetInfo", "Loaded", "MediaIndex", "AnnotationError", "real_data_root", "read_lines",
-           "class_index", "read_table", "finish", "VIDEO_EXTS", "AUDIO_EXTS"]
+__all__ = [
+    "DatasetInfo",
+    "Loaded",
+    "MediaIndex",
+    "AnnotationError",
+    "real_data_root",
+    "read_lines",
+    "class_index",
+    "read_table",
+    "finish",
+    "VIDEO_EXTS",
+    "AUDIO_EXTS",
+]
 
 SPLIT_ORDER = ("train", "val", "test", "eval", "unused")
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".webm", ".flv", ".mov", ".m4v")
@@ -38,18 +50,19 @@ class AnnotationError(ValueError):
 @dataclass(frozen=True)
 class DatasetInfo:
     """What a dataset is and how a user gets it (printed by ``avlib data prepare``)."""
+
     name: str
     title: str
     modalities: tuple[str, ...]
     multilabel: bool
     exts: tuple[str, ...]
-    annotations: str            # folder under <real-data>/annotations (or the dataset's own meta folder)
-    layout: str                 # expected tree under --root
-    source: str                 # where the official data lives
+    annotations: str  # folder under <real-data>/annotations (or the dataset's own meta folder)
+    layout: str  # expected tree under --root
+    source: str  # where the official data lives
     licence: str
-    max_missing: float = 0.0    # fraction of missing/unreadable clips `data check` tolerates
+    max_missing: float = 0.0  # fraction of missing/unreadable clips `data check` tolerates
     notes: str = ""
-    required: tuple[str, ...] = ()   # streams every file must have (default: the first modality)
+    required: tuple[str, ...] = ()  # streams every file must have (default: the first modality)
 
     @property
     def required_streams(self) -> tuple[str, ...]:
@@ -59,10 +72,11 @@ class DatasetInfo:
 @dataclass
 class Loaded:
     """A loader's result: the manifest, the class names (label i is ``classes[i]``) and the info."""
+
     manifest: Manifest
     classes: list[str]
     info: DatasetInfo
-    problems: list[str] = field(default_factory=list)   # annotation-level oddities, e.g. unknown labels
+    problems: list[str] = field(default_factory=list)  # annotation-level oddities, e.g. unknown labels
 
     @property
     def df(self) -> pd.DataFrame:
@@ -75,8 +89,7 @@ class Loaded:
         out = pd.DataFrame({"expected": g.size(), "present": g["present"].sum().astype(int)})
         order = {s: i for i, s in enumerate(SPLIT_ORDER)}
         out = out.reset_index()
-        return out.sort_values("split", key=lambda c: c.map(lambda s: order.get(s, len(order)))
-                               ).reset_index(drop=True)
+        return out.sort_values("split", key=lambda c: c.map(lambda s: order.get(s, len(order)))).reset_index(drop=True)
 
     def present(self) -> Manifest:
         """Only the rows whose media exists (for training); the rest are listed by ``data check``."""
@@ -90,6 +103,7 @@ def real_data_root() -> Path:
     if env:
         return Path(env)
     from avlib.paths import repo_root
+
     try:
         return (repo_root() / ".." / "shared" / "real-data").resolve()
     except FileNotFoundError:
@@ -137,7 +151,7 @@ class MediaIndex:
         self.root = Path(root)
         self.exts = tuple(e.lower() for e in exts)
         self._by_stem: dict[str, str] = {}
-        self._by_name: dict[str, str | None] = {}   # file stem alone; None when two folders share it
+        self._by_name: dict[str, str | None] = {}  # file stem alone; None when two folders share it
         if not self.root.is_dir():
             raise FileNotFoundError(f"media root {self.root} does not exist or is not a folder")
         for dirpath, dirs, files in os.walk(self.root, followlinks=True):
@@ -151,8 +165,7 @@ class MediaIndex:
                     key = (rel_dir + stem).lower()
                     # prefer the first extension in `exts` order when a clip exists in several formats
                     old = self._by_stem.get(key)
-                    if old is None or self.exts.index(ext.lower()) < self.exts.index(
-                            os.path.splitext(old)[1].lower()):
+                    if old is None or self.exts.index(ext.lower()) < self.exts.index(os.path.splitext(old)[1].lower()):
                         self._by_stem[key] = rel_dir + f
         for key, rel in self._by_stem.items():
             name = key.rsplit("/", 1)[-1]
@@ -185,8 +198,16 @@ class MediaIndex:
         return None
 
 
-def finish(rows: list[dict] | pd.DataFrame, classes: list[str], info: DatasetInfo, root, source: str,
-           *, candidates=None, problems=None) -> Loaded:
+def finish(
+    rows: list[dict] | pd.DataFrame,
+    classes: list[str],
+    info: DatasetInfo,
+    root,
+    source: str,
+    *,
+    candidates=None,
+    problems=None,
+) -> Loaded:
     """Build the :class:`Loaded` result: resolve media under ``root`` (if given) and set ``present``.
 
     ``rows`` carry ``path`` = the expected relative path in the official layout; ``candidates`` (a
@@ -213,8 +234,9 @@ def finish(rows: list[dict] | pd.DataFrame, classes: list[str], info: DatasetInf
     dup = df["clip_id"].duplicated()
     if dup.any():
         # official lists occasionally repeat a clip (e.g. Kinetics test); keep the first, say so
-        problems = list(problems or []) + [f"{int(dup.sum())} duplicate clip id(s) dropped, e.g. "
-                                           f"{df.loc[dup, 'clip_id'].iloc[0]!r}"]
+        problems = list(problems or []) + [
+            f"{int(dup.sum())} duplicate clip id(s) dropped, e.g. {df.loc[dup, 'clip_id'].iloc[0]!r}"
+        ]
         df = df[~dup]
     m = Manifest(df.reset_index(drop=True), root=mroot, source=source)
     return Loaded(m, list(classes), info, list(problems or []))

@@ -7,6 +7,7 @@ decodes every file in full). The verdict fails
 tolerance (:attr:`DatasetInfo.max_missing`: 0 for curated sets, 0.2 for YouTube-sourced ones whose
 videos disappear over time) or when nothing at all is present.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -35,13 +36,21 @@ def probe(path: Path, required, decode: bool = False) -> str | None:
                 return "no video stream (audio file)"
             if not decode:
                 import soundfile as sf
+
                 return None if sf.info(str(path)).frames > 0 else "no audio samples"
         if decode:
             want_video = "video" in required
-            decode_clip(path, fps=4.0 if want_video else None, size=32 if want_video else None, sample_rate=None,
-                        want_video=want_video, want_audio="audio" in required)
+            decode_clip(
+                path,
+                fps=4.0 if want_video else None,
+                size=32 if want_video else None,
+                sample_rate=None,
+                want_video=want_video,
+                want_audio="audio" in required,
+            )
             return None
         import av
+
         with av.open(str(path)) as c:
             for m, streams in (("video", c.streams.video), ("audio", c.streams.audio)):
                 if m in required and not streams:
@@ -60,7 +69,7 @@ def probe(path: Path, required, decode: bool = False) -> str | None:
 class CheckReport:
     name: str
     root: str
-    table: pd.DataFrame                       # split, expected, present, missing, unreadable, bad_fraction
+    table: pd.DataFrame  # split, expected, present, missing, unreadable, bad_fraction
     missing: list[str] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     tolerance: float = 0.0
@@ -75,20 +84,32 @@ class CheckReport:
         for p in self.problems:
             lines.append(f"note: {p}")
         if self.missing:
-            lines.append(f"missing ({len(self.missing)}): " + ", ".join(self.missing[:max_list])
-                         + (" ..." if len(self.missing) > max_list else ""))
+            lines.append(
+                f"missing ({len(self.missing)}): "
+                + ", ".join(self.missing[:max_list])
+                + (" ..." if len(self.missing) > max_list else "")
+            )
         for path, why in self.unreadable[:max_list]:
             lines.append(f"unreadable: {path}: {why}")
         if len(self.unreadable) > max_list:
             lines.append(f"... {len(self.unreadable) - max_list} more unreadable")
         verdict = "OK" if self.ok else "FAILED"
-        lines.append(f"{verdict}: tolerance {self.tolerance:.0%} missing+unreadable per split"
-                     + ("" if self.table["present"].sum() else "; no clip of the official lists was found"))
+        lines.append(
+            f"{verdict}: tolerance {self.tolerance:.0%} missing+unreadable per split"
+            + ("" if self.table["present"].sum() else "; no clip of the official lists was found")
+        )
         return "\n".join(lines)
 
 
-def check(name_or_loaded, root=None, *, decode: bool = False, tolerance: float | None = None,
-          show_progress: bool = True, **options) -> CheckReport:
+def check(
+    name_or_loaded,
+    root=None,
+    *,
+    decode: bool = False,
+    tolerance: float | None = None,
+    show_progress: bool = True,
+    **options,
+) -> CheckReport:
     """Check a dataset copy (``name`` + ``root`` + loader options, or an already :class:`Loaded`)."""
     if isinstance(name_or_loaded, Loaded):
         loaded = name_or_loaded
@@ -96,12 +117,14 @@ def check(name_or_loaded, root=None, *, decode: bool = False, tolerance: float |
         if root is None:
             raise ValueError("data check needs the dataset root (--root DIR)")
         from . import load
+
         loaded = load(name_or_loaded, root, **options)
     df = loaded.df
     root = Path(loaded.manifest.root)
     bad = {}
     present = df.index[df["present"]].tolist()
     from avlib.log import progress
+
     for i in progress(present, desc=f"check {loaded.info.name}", disable=None if show_progress else True):
         why = probe(root / df.at[i, "path"], loaded.info.required_streams, decode)
         if why is not None:
@@ -112,7 +135,12 @@ def check(name_or_loaded, root=None, *, decode: bool = False, tolerance: float |
     t["unreadable"] = t["split"].map(g).fillna(0).astype(int)
     t["bad_fraction"] = ((t["missing"] + t["unreadable"]) / t["expected"]).round(4)
     tol = loaded.info.max_missing if tolerance is None else float(tolerance)
-    return CheckReport(loaded.info.name, str(root), t,
-                       missing=df.loc[~df["present"], "path"].tolist(),
-                       unreadable=[(df.at[i, "path"], w) for i, w in bad.items()], tolerance=tol,
-                       problems=list(loaded.problems))
+    return CheckReport(
+        loaded.info.name,
+        str(root),
+        t,
+        missing=df.loc[~df["present"], "path"].tolist(),
+        unreadable=[(df.at[i, "path"], w) for i, w in bad.items()],
+        tolerance=tol,
+        problems=list(loaded.problems),
+    )

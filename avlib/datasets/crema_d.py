@@ -7,6 +7,7 @@ release. Media: ``VideoFlash/<name>.flv`` (VP6 video + embedded MP3 audio), and 
 ``audio_path`` the separate audio file when present. There is no official split: ``split`` is ``all``;
 :func:`actor_split` holds actors out.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,15 +15,30 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import AUDIO_EXTS, VIDEO_EXTS, AnnotationError, DatasetInfo, Loaded, MediaIndex, finish, read_table, real_data_root
+from .base import (
+    AUDIO_EXTS,
+    AnnotationError,
+    DatasetInfo,
+    Loaded,
+    MediaIndex,
+    finish,
+    read_table,
+    real_data_root,
+)
 
 INFO = DatasetInfo(
-    name="crema_d", title="CREMA-D", modalities=("video", "audio"), multilabel=False,
-    exts=(".flv",) + AUDIO_EXTS, annotations="",
+    name="crema_d",
+    title="CREMA-D",
+    modalities=("video", "audio"),
+    multilabel=False,
+    exts=(".flv",) + AUDIO_EXTS,
+    annotations="",
     layout="<root>/VideoFlash/<name>.flv, <root>/AudioWAV/<name>.wav (or AudioMP3/), <root>/SentenceFilenames.csv "
-           "(the official repository's layout; <root>/meta/ also accepted)",
-    source="https://github.com/CheyneyComputerScience/CREMA-D (git lfs)", licence="ODbL 1.0 / DbCL 1.0",
-    required=("audio",))  # every clip has audio (embedded in the FLV or a separate file); video is optional
+    "(the official repository's layout; <root>/meta/ also accepted)",
+    source="https://github.com/CheyneyComputerScience/CREMA-D (git lfs)",
+    licence="ODbL 1.0 / DbCL 1.0",
+    required=("audio",),
+)  # every clip has audio (embedded in the FLV or a separate file); video is optional
 
 EMOTIONS = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
 EMOTION_NAMES = ("anger", "disgust", "fear", "happy", "neutral", "sad")
@@ -38,8 +54,13 @@ def parse_name(name: str) -> dict:
     m = _NAME.match(name)
     if m is None or m.group(3) not in EMOTIONS:
         raise AnnotationError(f"CREMA-D name {name!r} is not <ActorID>_<Sentence>_<ANG|DIS|FEA|HAP|NEU|SAD>_<Level>")
-    return {"actor": int(m.group(1)), "sentence": m.group(2), "emotion": m.group(3), "level": m.group(4),
-            "label": EMOTIONS.index(m.group(3))}
+    return {
+        "actor": int(m.group(1)),
+        "sentence": m.group(2),
+        "emotion": m.group(3),
+        "level": m.group(4),
+        "label": EMOTIONS.index(m.group(3)),
+    }
 
 
 def load(root=None, *, annotations=None) -> Loaded:
@@ -59,10 +80,20 @@ def load(root=None, *, annotations=None) -> Loaded:
         info = parse_name(name)
         video = index.find(f"VideoFlash/{name}", exact=True)
         audio = index.find_name([f"AudioWAV/{name}", f"AudioMP3/{name}"], exact=True)
-        rows.append({"clip_id": name, "path": video or audio or f"VideoFlash/{name}.flv", "split": "all",
-                     "label": info["label"], "label_name": EMOTION_NAMES[info["label"]],
-                     "audio_path": audio or "", "actor": info["actor"], "sentence": info["sentence"],
-                     "level": info["level"], "has_video": video is not None})
+        rows.append(
+            {
+                "clip_id": name,
+                "path": video or audio or f"VideoFlash/{name}.flv",
+                "split": "all",
+                "label": info["label"],
+                "label_name": EMOTION_NAMES[info["label"]],
+                "audio_path": audio or "",
+                "actor": info["actor"],
+                "sentence": info["sentence"],
+                "level": info["level"],
+                "has_video": video is not None,
+            }
+        )
     loaded = finish(rows, list(EMOTION_NAMES), INFO, None, str(path))
     loaded.df["present"] = [bool(r["has_video"] or r["audio_path"]) for r in rows]
     loaded.manifest.root = root

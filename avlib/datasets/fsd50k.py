@@ -6,6 +6,7 @@ Official ground truth (``FSD50K.ground_truth/``): ``vocabulary.csv`` without hea
 ``FSD50K.dev_audio/<fname>.wav`` and ``FSD50K.eval_audio/<fname>.wav``. The validation split is the one
 the official recipe selects models on (XKD's fine-tuning early-stops on it).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,10 +16,17 @@ import pandas as pd
 from .base import AUDIO_EXTS, AnnotationError, DatasetInfo, Loaded, finish, read_table
 
 INFO = DatasetInfo(
-    name="fsd50k", title="FSD50K", modalities=("audio",), multilabel=True, exts=AUDIO_EXTS,
-    annotations="", layout="<root>/FSD50K.ground_truth/{vocabulary,dev,eval}.csv, "
-                           "<root>/FSD50K.dev_audio/<fname>.wav, <root>/FSD50K.eval_audio/<fname>.wav",
-    source="https://zenodo.org/record/4060432", licence="CC BY 4.0 (clips under CC0/BY/BY-NC)")
+    name="fsd50k",
+    title="FSD50K",
+    modalities=("audio",),
+    multilabel=True,
+    exts=AUDIO_EXTS,
+    annotations="",
+    layout="<root>/FSD50K.ground_truth/{vocabulary,dev,eval}.csv, "
+    "<root>/FSD50K.dev_audio/<fname>.wav, <root>/FSD50K.eval_audio/<fname>.wav",
+    source="https://zenodo.org/record/4060432",
+    licence="CC BY 4.0 (clips under CC0/BY/BY-NC)",
+)
 
 
 def read_vocabulary(gt: Path) -> list[str]:
@@ -53,6 +61,13 @@ def load(root=None, *, annotations=None) -> Loaded:
             if sp not in ("train", "val", "eval"):
                 raise AnnotationError(f"{path} row {i + 2}: split {sp!r} is not train/val")
             idx = sorted(index[x] for x in names)
-            rows.append({"clip_id": f"{folder.split('.')[1]}_{rec['fname']}", "path": f"{folder}/{rec['fname']}.wav",
-                         "split": sp, "label": ";".join(map(str, idx)), "label_name": rec["labels"]})
+            rows.append(
+                {
+                    "clip_id": f"{folder.split('.')[1]}_{rec['fname']}",
+                    "path": f"{folder}/{rec['fname']}.wav",
+                    "split": sp,
+                    "label": ";".join(map(str, idx)),
+                    "label_name": rec["labels"],
+                }
+            )
     return finish(rows, vocab, INFO, root, str(gt))

@@ -4,6 +4,7 @@ File names ``{digit}_{speaker}_{index}``. The dataset's own README defines the t
 of every (digit, speaker) and the train set as 5-49 (``split``); ``speaker`` supports held-out-speaker
 protocols (:func:`speaker_split`). There are no annotation files: the file names are the annotation.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,9 +15,16 @@ import numpy as np
 from .base import AUDIO_EXTS, AnnotationError, DatasetInfo, Loaded, MediaIndex, finish, real_data_root
 
 INFO = DatasetInfo(
-    name="fsdd", title="Free Spoken Digit Dataset", modalities=("audio",), multilabel=False,
-    exts=AUDIO_EXTS, annotations="", layout="<root>/recordings/{digit}_{speaker}_{index}.wav",
-    source="https://github.com/Jakobovski/free-spoken-digit-dataset", licence="CC BY-SA 4.0")
+    name="fsdd",
+    title="Free Spoken Digit Dataset",
+    modalities=("audio",),
+    multilabel=False,
+    exts=AUDIO_EXTS,
+    annotations="",
+    layout="<root>/recordings/{digit}_{speaker}_{index}.wav",
+    source="https://github.com/Jakobovski/free-spoken-digit-dataset",
+    licence="CC BY-SA 4.0",
+)
 
 _NAME = re.compile(r"^([0-9])_([A-Za-z]+)_([0-9]+)$")
 
@@ -37,8 +45,17 @@ def load(root=None) -> Loaded:
         if m is None:
             raise AnnotationError(f"FSDD file {root / rel}: name is not '<digit>_<speaker>_<index>'")
         digit, speaker, idx = int(m.group(1)), m.group(2), int(m.group(3))
-        rows.append({"clip_id": stem, "path": rel, "split": "test" if idx < 5 else "train", "label": digit,
-                     "label_name": str(digit), "speaker": speaker, "take": idx})
+        rows.append(
+            {
+                "clip_id": stem,
+                "path": rel,
+                "split": "test" if idx < 5 else "train",
+                "label": digit,
+                "label_name": str(digit),
+                "speaker": speaker,
+                "take": idx,
+            }
+        )
     if not rows:
         raise AnnotationError(f"no FSDD recordings under {root}")
     return finish(rows, [str(d) for d in range(10)], INFO, root, str(root))

@@ -5,6 +5,7 @@ Official files: ``<class>_test_split{1,2,3}.txt`` with lines ``<name>.avi <id>``
 order of ``class_list.txt`` (the split files' sorted names). Rows with id 0 are kept with split ``unused`` so that
 every listed clip is accounted for.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,11 +13,16 @@ from pathlib import Path
 from .base import AnnotationError, DatasetInfo, Loaded, default_annotations, finish, read_lines
 
 INFO = DatasetInfo(
-    name="hmdb51", title="HMDB51", modalities=("video",), multilabel=False,
-    exts=(".avi", ".mp4", ".mkv", ".webm"), annotations="hmdb51",
+    name="hmdb51",
+    title="HMDB51",
+    modalities=("video",),
+    multilabel=False,
+    exts=(".avi", ".mp4", ".mkv", ".webm"),
+    annotations="hmdb51",
     layout="<root>/<class>/<name>.avi (hmdb51_org.rar unpacked per class)",
     source="https://serre-lab.clps.brown.edu/resource/hmdb-a-large-human-motion-database/",
-    licence="academic use (CC BY 4.0 for the annotations)")
+    licence="academic use (CC BY 4.0 for the annotations)",
+)
 
 SPLITS = (1, 2, 3)
 _IDS = {"1": "train", "2": "test", "0": "unused"}
@@ -33,8 +39,10 @@ def read_classes(annotations: Path) -> list[str]:
     if (ann / "class_list.txt").is_file():
         names = (ann / "class_list.txt").read_text().split()
         if sorted(names) != sorted(from_files):
-            raise AnnotationError(f"{ann / 'class_list.txt'} and the split files name different classes: "
-                                  f"{sorted(set(names) ^ set(from_files))[:5]}")
+            raise AnnotationError(
+                f"{ann / 'class_list.txt'} and the split files name different classes: "
+                f"{sorted(set(names) ^ set(from_files))[:5]}"
+            )
         return names
     return sorted(from_files, key=lambda c: c + "_test_split1.txt")
 
@@ -52,6 +60,13 @@ def load(root=None, *, split: int = 1, annotations=None) -> Loaded:
             parts = ln.split()
             if len(parts) != 2 or parts[1] not in _IDS:
                 raise AnnotationError(f"{path} line {i}: expected '<name>.avi <0|1|2>', got {ln!r}")
-            rows.append({"clip_id": Path(parts[0]).stem, "path": f"{cls}/{parts[0]}", "split": _IDS[parts[1]],
-                         "label": label, "label_name": cls})
+            rows.append(
+                {
+                    "clip_id": Path(parts[0]).stem,
+                    "path": f"{cls}/{parts[0]}",
+                    "split": _IDS[parts[1]],
+                    "label": label,
+                    "label_name": cls,
+                }
+            )
     return finish(rows, classes, INFO, root, str(ann))

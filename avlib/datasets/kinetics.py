@@ -11,6 +11,7 @@ clips are tolerated, counted and reported (``present`` column; ``data check`` to
 Kinetics-Sound lists (``annotations/xkd/kinetics_sound_{train,val}.json``) are JSON lists of
 ``class/YTID_start_end.avi``; 32 classes in sorted order.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,22 +20,35 @@ from pathlib import Path
 
 import pandas as pd
 
-from .base import AnnotationError, DatasetInfo, Loaded, VIDEO_EXTS, default_annotations, finish, read_table
+from .base import VIDEO_EXTS, AnnotationError, DatasetInfo, Loaded, default_annotations, finish, read_table
 
 INFO = DatasetInfo(
-    name="kinetics400", title="Kinetics-400", modalities=("video", "audio"), multilabel=False,
-    exts=VIDEO_EXTS, annotations="kinetics",
+    name="kinetics400",
+    title="Kinetics-400",
+    modalities=("video", "audio"),
+    multilabel=False,
+    exts=VIDEO_EXTS,
+    annotations="kinetics",
     layout="<root>/<split>/<label>/<youtube_id>_<start:06d>_<end:06d>.mp4 (or flat; names are unique)",
     source="https://github.com/cvdfoundation/kinetics-dataset (CSV lists + CVDF mirror of the clips)",
-    licence="CC BY 4.0 (annotations); videos: YouTube terms", max_missing=0.2,
-    notes="train CSV is not part of ../shared/real-data (too large); val/test are")
+    licence="CC BY 4.0 (annotations); videos: YouTube terms",
+    max_missing=0.2,
+    notes="train CSV is not part of ../shared/real-data (too large); val/test are",
+)
 INFO_600 = DatasetInfo(**{**INFO.__dict__, "name": "kinetics600", "title": "Kinetics-600"})
 INFO_SOUND = DatasetInfo(
-    name="kinetics_sound", title="Kinetics-Sound (32 classes, XKD lists)", modalities=("video", "audio"),
-    multilabel=False, exts=VIDEO_EXTS, annotations="xkd",
+    name="kinetics_sound",
+    title="Kinetics-Sound (32 classes, XKD lists)",
+    modalities=("video", "audio"),
+    multilabel=False,
+    exts=VIDEO_EXTS,
+    annotations="xkd",
     layout="<root>/<class>/<YTID>_<start:06d>_<end:06d>.avi (or .mp4; the Kinetics clips of these classes)",
     source="Kinetics-400 clips listed in annotations/xkd/kinetics_sound_{train,val}.json",
-    licence="CC BY-NC 4.0 (lists)", max_missing=0.2, required=("video", "audio"))
+    licence="CC BY-NC 4.0 (lists)",
+    max_missing=0.2,
+    required=("video", "audio"),
+)
 
 log = logging.getLogger(__name__)
 REQUIRED = ("youtube_id", "time_start", "time_end", "split")
@@ -49,8 +63,7 @@ def read_csv(path: Path) -> pd.DataFrame:
     return read_table(path, REQUIRED, "Kinetics CSV")
 
 
-def load(root=None, *, version: int = 400, splits=None, annotations=None,
-         classes: list[str] | None = None) -> Loaded:
+def load(root=None, *, version: int = 400, splits=None, annotations=None, classes: list[str] | None = None) -> Loaded:
     """Rows of ``splits`` (default: the labelled splits, train and val, whose ``kinetics-<version>_<split>.csv``
     is in ``annotations``; a split asked for by name, e.g. the unlabelled ``test``, must have its CSV).
 
@@ -84,10 +97,18 @@ def load(root=None, *, version: int = 400, splits=None, annotations=None,
             if has_label and lab not in index:
                 raise AnnotationError(f"{ann}/kinetics-{version}_{split}.csv: label {lab!r} not in the classes")
             folder = f"{split}/{lab.replace(' ', '_')}/" if has_label else f"{split}/"
-            rows.append({"clip_id": name, "path": folder + name + ".mp4", "split": split,
-                         "label": index[lab] if has_label else "", "label_name": lab,
-                         "youtube_id": rec["youtube_id"], "start": float(rec["time_start"]),
-                         "end": float(rec["time_end"])})
+            rows.append(
+                {
+                    "clip_id": name,
+                    "path": folder + name + ".mp4",
+                    "split": split,
+                    "label": index[lab] if has_label else "",
+                    "label_name": lab,
+                    "youtube_id": rec["youtube_id"],
+                    "start": float(rec["time_start"]),
+                    "end": float(rec["time_end"]),
+                }
+            )
     return finish(rows, classes, info, root, str(ann), problems=problems)
 
 
@@ -111,6 +132,16 @@ def load_sound(root=None, *, annotations=None) -> Loaded:
             cls, fname = rel.split("/", 1)
             stem = Path(fname).stem
             ytid, start, end = stem[:-14], stem[-13:-7], stem[-6:]
-            rows.append({"clip_id": stem, "path": rel, "split": split, "label": index[cls], "label_name": cls,
-                         "youtube_id": ytid, "start": float(start), "end": float(end)})
+            rows.append(
+                {
+                    "clip_id": stem,
+                    "path": rel,
+                    "split": split,
+                    "label": index[cls],
+                    "label_name": cls,
+                    "youtube_id": ytid,
+                    "start": float(start),
+                    "end": float(end),
+                }
+            )
     return finish(rows, classes, INFO_SOUND, root, str(ann))

@@ -6,6 +6,7 @@ only; the label comes from the class folder). Quirk: the lists and ``classInd`` 
 ``HandstandPushups`` while the clip files are ``v_HandStandPushups_*`` (and some copies name the folder
 that way too); media lookup is case-insensitive, so both spellings resolve.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,11 +14,17 @@ from pathlib import Path
 from .base import AnnotationError, DatasetInfo, Loaded, default_annotations, finish, read_lines
 
 INFO = DatasetInfo(
-    name="ucf101", title="UCF101", modalities=("video", "audio"), multilabel=False,
-    exts=(".avi", ".mp4", ".mkv", ".webm"), annotations="ucf101",
+    name="ucf101",
+    title="UCF101",
+    modalities=("video", "audio"),
+    multilabel=False,
+    exts=(".avi", ".mp4", ".mkv", ".webm"),
+    annotations="ucf101",
     layout="<root>/<Class>/v_<Class>_gXX_cYY.avi (the official UCF-101/ folder)",
     source="https://www.crcv.ucf.edu/data/UCF101.php (UCF101.rar + UCF101TrainTestSplits-RecognitionTask.zip)",
-    licence="academic use", notes="only 51 of the 101 classes have an audio track")
+    licence="academic use",
+    notes="only 51 of the 101 classes have an audio track",
+)
 
 SPLITS = (1, 2, 3)
 
@@ -56,6 +63,7 @@ def load(root=None, *, split: int = 1, annotations=None) -> Loaded:
             label = lower[cls.lower()]
             if len(parts) > 1 and (not parts[1].isdigit() or int(parts[1]) - 1 != label):
                 raise AnnotationError(f"{path} line {i}: label {parts[1]} disagrees with folder {cls!r}")
-            rows.append({"clip_id": Path(rel).stem, "path": rel, "split": part, "label": label,
-                         "label_name": classes[label]})
+            rows.append(
+                {"clip_id": Path(rel).stem, "path": rel, "split": part, "label": label, "label_name": classes[label]}
+            )
     return finish(rows, classes, INFO, root, str(ann))

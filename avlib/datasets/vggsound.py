@@ -5,6 +5,7 @@ formats ``test.csv`` / ``AStest.csv`` (``YTID_start.mp4,label``; labels with com
 ``stat.csv`` (``label,count,category``) gives the class list. Clip files are ``<YTID>_<start:06d>.mp4``
 (YouTube ids may themselves contain ``_``: the start is after the last one).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,11 +15,17 @@ import pandas as pd
 from .base import AUDIO_EXTS, VIDEO_EXTS, AnnotationError, DatasetInfo, Loaded, default_annotations, finish
 
 INFO = DatasetInfo(
-    name="vggsound", title="VGGSound", modalities=("audio", "video"), multilabel=False,
-    exts=VIDEO_EXTS + AUDIO_EXTS, annotations="vggsound",
+    name="vggsound",
+    title="VGGSound",
+    modalities=("audio", "video"),
+    multilabel=False,
+    exts=VIDEO_EXTS + AUDIO_EXTS,
+    annotations="vggsound",
     layout="<root>/<YTID>_<start:06d>.mp4 (flat, or any sub-folders)",
     source="https://www.robots.ox.ac.uk/~vgg/data/vggsound/ (vggsound.csv; media via YouTube)",
-    licence="CC BY 4.0 (annotations); media: YouTube terms", max_missing=0.2)
+    licence="CC BY 4.0 (annotations); media: YouTube terms",
+    max_missing=0.2,
+)
 
 
 def read_classes(annotations: Path) -> list[str]:
@@ -47,11 +54,13 @@ def _rows_from_list(path: Path, split: str) -> list[dict]:
         for i, (ytid, start, label, sp) in enumerate(zip(df[0], df[1], df[2], df[3])):
             if not start.strip().isdigit():
                 raise AnnotationError(f"{path} row {i + 1}: start {start!r} is not an integer")
-            rows.append({"youtube_id": ytid.strip(), "start": int(start), "label_name": label.strip(),
-                         "split": sp.strip()})
+            rows.append(
+                {"youtube_id": ytid.strip(), "start": int(start), "label_name": label.strip(), "split": sp.strip()}
+            )
     else:
-        raise AnnotationError(f"{path}: expected 2 columns (file,label) or 4 (YTID,start,label,split), "
-                              f"got {df.shape[1]}")
+        raise AnnotationError(
+            f"{path}: expected 2 columns (file,label) or 4 (YTID,start,label,split), got {df.shape[1]}"
+        )
     return rows
 
 
@@ -69,7 +78,15 @@ def load(root=None, *, lists=None, annotations=None) -> Loaded:
             if r["label_name"] not in index:
                 raise AnnotationError(f"{ann / fname}: label {r['label_name']!r} is not in stat.csv")
             name = f"{r['youtube_id']}_{r['start']:06d}"
-            rows.append({"clip_id": name, "path": name + ".mp4", "split": r["split"],
-                         "label": index[r["label_name"]], "label_name": r["label_name"],
-                         "youtube_id": r["youtube_id"], "start": float(r["start"])})
+            rows.append(
+                {
+                    "clip_id": name,
+                    "path": name + ".mp4",
+                    "split": r["split"],
+                    "label": index[r["label_name"]],
+                    "label_name": r["label_name"],
+                    "youtube_id": r["youtube_id"],
+                    "start": float(r["start"]),
+                }
+            )
     return finish(rows, classes, INFO, root, str(ann))

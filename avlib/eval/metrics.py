@@ -1,4 +1,5 @@
 """Top-1 accuracy and mean average precision (multi-label, FSD50K-style)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -4,6 +4,7 @@ AdamW, a fixed LR (FSD50K recipe) or a per-step cosine decay (Kinetics-400 FC-tu
 0.01, batch 512, 20 epochs), weight decay, dropout on the features. Single-label
 tasks use cross-entropy and report top-1; multi-label tasks use BCE and report mAP. The epoch is chosen
 on the validation split."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,9 +25,20 @@ def _scores(model: nn.Module, x: np.ndarray) -> np.ndarray:
     return s.numpy()
 
 
-def fc_probe(train, val, test, *, multilabel: bool = False, epochs: int = 50, lr: float = 1e-3,
-             weight_decay: float = 1e-5, dropout: float = 0.3, batch_size: int = 256, schedule: str = "constant",
-             seed: int = 0) -> dict:
+def fc_probe(
+    train,
+    val,
+    test,
+    *,
+    multilabel: bool = False,
+    epochs: int = 50,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-5,
+    dropout: float = 0.3,
+    batch_size: int = 256,
+    schedule: str = "constant",
+    seed: int = 0,
+) -> dict:
     """Train a linear layer; returns ``val``/``test`` metric (top-1 or mAP, %), ``metric`` and ``best_epoch``.
 
     ``schedule``: ``"constant"`` keeps ``lr``; ``"cosine"`` decays it per step from ``lr`` to 0."""
@@ -42,7 +54,8 @@ def fc_probe(train, val, test, *, multilabel: bool = False, epochs: int = 50, lr
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     total = epochs * -(-len(xtr) // batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, (lambda k: 0.5 * (1 + np.cos(np.pi * min(k, total) / total))) if schedule == "cosine" else (lambda k: 1.0))
+        opt, (lambda k: 0.5 * (1 + np.cos(np.pi * min(k, total) / total))) if schedule == "cosine" else (lambda k: 1.0)
+    )
     loss_fn = nn.BCEWithLogitsLoss() if multilabel else nn.CrossEntropyLoss()
     xt = torch.from_numpy(xtr)
     yt = torch.from_numpy(ytr).float() if multilabel else torch.from_numpy(ytr).long()
@@ -52,15 +65,18 @@ def fc_probe(train, val, test, *, multilabel: bool = False, epochs: int = 50, lr
         model.train()
         perm = torch.randperm(len(xt), generator=g)
         for i in range(0, len(xt), batch_size):
-            b = perm[i:i + batch_size]
+            b = perm[i : i + batch_size]
             opt.zero_grad()
             loss_fn(model(xt[b]), yt[b]).backward()
             opt.step()
             sched.step()
         v = metric(_scores(model, np.asarray(val[0], np.float32)), np.asarray(val[1]))
         if v > best["val"]:
-            best = {"val": v, "test": metric(_scores(model, np.asarray(test[0], np.float32)), np.asarray(test[1])),
-                    "best_epoch": ep}
+            best = {
+                "val": v,
+                "test": metric(_scores(model, np.asarray(test[0], np.float32)), np.asarray(test[1])),
+                "best_epoch": ep,
+            }
     if best["best_epoch"] == 0:
         raise ValueError("fc_probe: the validation metric was never finite (NaN features, or no positive labels)")
     best["metric"] = "mAP" if multilabel else "top1"

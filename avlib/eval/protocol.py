@@ -4,6 +4,7 @@ Each task names a cached dataset, the modality whose frozen encoder is probed, a
 (``svm``: linear SVM with a C sweep; ``fc``: FC probe, top-1 or mAP; a task's ``probe`` dict overrides the
 profile's FC recipe). Modality ``av`` is multimodal fusion (XKD Table 8): the video and audio features of
 each clip concatenated. Returns a JSON-able dict."""
+
 from __future__ import annotations
 
 import logging
@@ -31,17 +32,26 @@ TASK_KEYS = {"dataset", "modality", "protocol", "train_clips", "test_clips", "mu
 def load_pretrained(run_dir: str | Path, device: str = "cpu"):
     """Rebuild the method from ``final.pt`` (config + weights)."""
     state = checkpoint.load(Path(run_dir) / "final.pt", map_location=device)
-    cfg = from_dict(config_class(state["config"].get("method", "xkd")), state["config"],
-                    where=f"{run_dir}/final.pt:config")
+    cfg = from_dict(
+        config_class(state["config"].get("method", "xkd")), state["config"], where=f"{run_dir}/final.pt:config"
+    )
     logmel = logmel_from_config(cfg).to(device)
     model = build_method(cfg, logmel)
     model.load_state_dict(state["model"])
     return cfg, model.to(device).eval(), logmel
 
 
-def evaluate_run(run_dir: str | Path, tasks: dict, *, encoder: str = "teacher", svm_cs=None,
-                 select_on: str = "val", probe: dict | None = None, batch_size: int = 64,
-                 device: str = "cpu") -> dict:
+def evaluate_run(
+    run_dir: str | Path,
+    tasks: dict,
+    *,
+    encoder: str = "teacher",
+    svm_cs=None,
+    select_on: str = "val",
+    probe: dict | None = None,
+    batch_size: int = 64,
+    device: str = "cpu",
+) -> dict:
     t0 = time.time()
     cfg, model, logmel = load_pretrained(run_dir, device)
     seed = cfg.train.seed
@@ -73,18 +83,41 @@ def evaluate_run(run_dir: str | Path, tasks: dict, *, encoder: str = "teacher", 
             offset = {"train": 0, "val": 1, "test": 2}[split]
             for m, enc in encs.items():  # 'av': both modalities start from the same generator state
                 g = make_generator(seed * 1009 + offset, device) if mod == "av" else gen
-                parts.append(extract_features(enc, data, ids, ev, modality=m, n_clips=n, train_aug=(split == "train"),
-                                              generator=g, batch_size=batch_size, device=device,
-                                              desc=f"{name}/{split}/{m}"))
+                parts.append(
+                    extract_features(
+                        enc,
+                        data,
+                        ids,
+                        ev,
+                        modality=m,
+                        n_clips=n,
+                        train_aug=(split == "train"),
+                        generator=g,
+                        batch_size=batch_size,
+                        device=device,
+                        desc=f"{name}/{split}/{m}",
+                    )
+                )
             feats[split] = (np.concatenate(parts, -1), data.labels[ids])
         multilabel = bool(task.get("multilabel", False))
         if task["protocol"] == "svm":
             if multilabel:
                 raise ValueError(f"eval.tasks.{name}: the linear SVM protocol is single-label; use protocol fc")
-            r = linear_svm(feats["train"], feats["val"], feats["test"], Cs=svm_cs or (1e-3, 1e-2, 1e-1, 1.0),
-                           select_on=select_on, seed=seed)
-            res = {"metric": "top1", "val": r["val_acc"], "test": r["test_acc"], "best_C": r["best_C"],
-                   "per_C": r["per_C"]}
+            r = linear_svm(
+                feats["train"],
+                feats["val"],
+                feats["test"],
+                Cs=svm_cs or (1e-3, 1e-2, 1e-1, 1.0),
+                select_on=select_on,
+                seed=seed,
+            )
+            res = {
+                "metric": "top1",
+                "val": r["val_acc"],
+                "test": r["test_acc"],
+                "best_C": r["best_C"],
+                "per_C": r["per_C"],
+            }
         elif task["protocol"] == "fc":
             recipe = {**(probe or {}), **(task.get("probe") or {})}  # the task's own recipe wins
             r = fc_probe(feats["train"], feats["val"], feats["test"], multilabel=multilabel, seed=seed, **recipe)
@@ -94,10 +127,25 @@ def evaluate_run(run_dir: str | Path, tasks: dict, *, encoder: str = "teacher", 
         ytest = np.asarray(feats["test"][1])
         # chance: uniform guessing for top-1; label prevalence for mAP (the AP of a random ranking)
         chance = 100.0 * float(ytest.mean()) if multilabel else 100.0 / len(np.unique(feats["train"][1]))
-        res.update({"modality": mod, "encoder": encoder, "protocol": task["protocol"], "chance": chance,
-                    "n_train": int(len(feats["train"][0])), "n_test": int(len(feats["test"][0])),
-                    "feature_dim": int(feats["train"][0].shape[-1])})
+        res.update(
+            {
+                "modality": mod,
+                "encoder": encoder,
+                "protocol": task["protocol"],
+                "chance": chance,
+                "n_train": int(len(feats["train"][0])),
+                "n_test": int(len(feats["test"][0])),
+                "feature_dim": int(feats["train"][0].shape[-1]),
+            }
+        )
         results[name] = res
         log.info("%s %s: %s %.2f (val %.2f)", Path(run_dir).name, name, res["metric"], res["test"], res["val"])
-    return {"run": Path(run_dir).name, "method": cfg.name, "seed": seed, "encoder": encoder,
-            "select_on": select_on, "tasks": results, "wall_s": time.time() - t0}
+    return {
+        "run": Path(run_dir).name,
+        "method": cfg.name,
+        "seed": seed,
+        "encoder": encoder,
+        "select_on": select_on,
+        "tasks": results,
+        "wall_s": time.time() - t0,
+    }

@@ -2,6 +2,7 @@
 
 The XKD code picks C by the *test* accuracy (reference-notes 1.9); here C is chosen on a validation
 split by default and ``select_on="test"`` reproduces the paper's protocol for comparison."""
+
 from __future__ import annotations
 
 import warnings
@@ -47,8 +48,17 @@ def _predict(clf: LinearSVC, x: np.ndarray) -> np.ndarray:
     return clf.classes_[dec.argmax(1)]
 
 
-def linear_svm(train, val, test, Cs=PAPER_CS, select_on: Literal["val", "test"] = "val", *,
-               max_iter: int = 2000, seed: int = 0, standardize: bool = False) -> dict:
+def linear_svm(
+    train,
+    val,
+    test,
+    Cs=PAPER_CS,
+    select_on: Literal["val", "test"] = "val",
+    *,
+    max_iter: int = 2000,
+    seed: int = 0,
+    standardize: bool = False,
+) -> dict:
     """Sweep ``Cs`` with ``sklearn.svm.LinearSVC``; return ``best_C``, ``val_acc``, ``test_acc`` (top-1,
     in %), and ``per_C`` accuracies. ``train``/``val``/``test`` are ``(features, labels)`` pairs; features
     may carry a clip axis ``[N, clips, D]`` (train clips become samples, val/test decisions are averaged)."""
@@ -68,9 +78,19 @@ def linear_svm(train, val, test, Cs=PAPER_CS, select_on: Literal["val", "test"] 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.fit(xtr, ytr)
-        per_c.append({"C": float(c), "val_acc": 100.0 * float(np.mean(_predict(clf, xva) == yva)),
-                      "test_acc": 100.0 * float(np.mean(_predict(clf, xte) == yte))})
+        per_c.append(
+            {
+                "C": float(c),
+                "val_acc": 100.0 * float(np.mean(_predict(clf, xva) == yva)),
+                "test_acc": 100.0 * float(np.mean(_predict(clf, xte) == yte)),
+            }
+        )
     key = "val_acc" if select_on == "val" else "test_acc"
     best = max(per_c, key=lambda r: (r[key], -r["C"]))
-    return {"best_C": best["C"], "val_acc": best["val_acc"], "test_acc": best["test_acc"],
-            "select_on": select_on, "per_C": per_c}
+    return {
+        "best_C": best["C"],
+        "val_acc": best["val_acc"],
+        "test_acc": best["test_acc"],
+        "select_on": select_on,
+        "per_C": per_c,
+    }

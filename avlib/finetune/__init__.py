@@ -2,9 +2,18 @@
 mean-pooled tokens, layer-wise LR decay, MixUp/CutMix and label smoothing for video, SpecAugment-style
 masking for audio. ``finetune(run_dir, task, recipe)`` is the entry point; the CLI is
 ``python -m avlib finetune``."""
+
 from avlib.finetune.augment import mixup_cutmix, smooth_one_hot, spec_augment
 from avlib.finetune.layer_decay import layer_decay_groups, layer_id
 from avlib.finetune.trainer import Classifier, FinetuneRecipe, finetune
 
-__all__ = ["Classifier", "FinetuneRecipe", "finetune", "layer_decay_groups", "layer_id", "mixup_cutmix",
-           "smooth_one_hot", "spec_augment"]
+__all__ = [
+    "Classifier",
+    "FinetuneRecipe",
+    "finetune",
+    "layer_decay_groups",
+    "layer_id",
+    "mixup_cutmix",
+    "smooth_one_hot",
+    "spec_augment",
+]

@@ -1,5 +1,6 @@
 """Fine-tuning augmentations: MixUp / CutMix with label smoothing (video, Table S6) and SpecAugment-style
 time and frequency masking (audio, Table S7). Vectorised over the batch; seeded by a generator."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,15 @@ def smooth_one_hot(y: Tensor, n_classes: int, smoothing: float = 0.0) -> Tensor:
     return out.scatter_(1, y.long().view(-1, 1), 1 - smoothing + smoothing / n_classes)
 
 
-def mixup_cutmix(x: Tensor, target: Tensor, *, mixup_alpha: float, cutmix_alpha: float, switch_prob: float = 0.5,
-                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, dict]:
+def mixup_cutmix(
+    x: Tensor,
+    target: Tensor,
+    *,
+    mixup_alpha: float,
+    cutmix_alpha: float,
+    switch_prob: float = 0.5,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor, dict]:
     """Mix a batch with its reverse (timm convention): with probability ``switch_prob`` CutMix (one box on
     the spatial axes, the same for every frame), else MixUp; ``lam ~ Beta(alpha, alpha)``. For CutMix the
     label weight is the area actually kept. ``x``: ``[B, C, (T,) H, W]``; ``target``: soft labels ``[B, K]``.
@@ -44,8 +52,15 @@ def mixup_cutmix(x: Tensor, target: Tensor, *, mixup_alpha: float, cutmix_alpha:
     return x, lam * target + (1 - lam) * target.flip(0), {"mode": "cutmix" if cut else "mixup", "lam": lam}
 
 
-def spec_augment(spec: Tensor, *, freq_mask: int, time_mask: int, n_masks: int,
-                 generator: torch.Generator | None = None, fill: float = 0.0) -> Tensor:
+def spec_augment(
+    spec: Tensor,
+    *,
+    freq_mask: int,
+    time_mask: int,
+    n_masks: int,
+    generator: torch.Generator | None = None,
+    fill: float = 0.0,
+) -> Tensor:
     """``n_masks`` frequency bands of width ``U[0, freq_mask]`` and ``n_masks`` time spans of width
     ``U[0, time_mask]`` per example, set to ``fill`` (0 = the normalised log-mel mean). ``spec``:
     ``[B, 1, F, T]``."""

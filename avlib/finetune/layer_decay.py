@@ -3,10 +3,10 @@
 Layer ids: tokenizer, positional embedding and CLS token 0; transformer block ``i`` -> ``i + 1``; the
 final norm and the head ``depth + 1``. A parameter of layer ``l`` trains at
 ``lr * decay ** (depth + 1 - l)``: the head at the full rate, the patch embedding most damped."""
+
 from __future__ import annotations
 
 import torch.nn as nn
-
 
 NO_DECAY = ("pos_embed", "cls_token")  # as BEiT / VideoMAE fine-tuning (their 2-3-D tensors are not weights)
 
@@ -14,7 +14,7 @@ NO_DECAY = ("pos_embed", "cls_token")  # as BEiT / VideoMAE fine-tuning (their 2
 def layer_id(name: str, depth: int) -> int:
     """Layer id of parameter ``name`` of a :class:`avlib.finetune.Classifier` (``encoder.*``, ``head.*``)."""
     if name.startswith("encoder."):
-        rest = name[len("encoder."):]
+        rest = name[len("encoder.") :]
         if rest.startswith(("tokenizer.", "pos_embed", "cls_token")):
             return 0
         if rest.startswith("blocks."):
@@ -33,9 +33,16 @@ def layer_decay_groups(model: nn.Module, depth: int, *, weight_decay: float, lay
             continue
         lid = layer_id(name, depth)
         decay = not (p.ndim <= 1 or name.endswith(".bias") or any(k in name for k in NO_DECAY))
-        g = groups.setdefault((lid, decay), {"params": [], "names": [], "layer_id": lid,
-                                             "lr_scale": layer_decay ** (depth + 1 - lid),
-                                             "weight_decay": weight_decay if decay else 0.0})
+        g = groups.setdefault(
+            (lid, decay),
+            {
+                "params": [],
+                "names": [],
+                "layer_id": lid,
+                "lr_scale": layer_decay ** (depth + 1 - lid),
+                "weight_decay": weight_decay if decay else 0.0,
+            },
+        )
         g["params"].append(p)
         g["names"].append(name)
     return [groups[k] for k in sorted(groups)]

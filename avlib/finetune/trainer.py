@@ -10,6 +10,7 @@ the best validation epoch with ``select_on_val`` (early stopping).
 Not implemented from Tables S6/S7 (documented in docs/fidelity-notes.md): RandAugment and multi-scale
 crops (the linear-evaluation crop + flip + colour jitter are used), 224 px fine-tuning inputs (the
 profile's pretraining size is kept), and audio time warping / random crop."""
+
 from __future__ import annotations
 
 import copy
@@ -105,15 +106,25 @@ def _inputs(ev: EvalViews, data, ids: np.ndarray, modality: str, n_clips: int, t
 
 
 @torch.no_grad()
-def predict(model: Classifier, ev: EvalViews, data, ids: np.ndarray, *, modality: str, n_clips: int,
-            multilabel: bool, batch_size: int, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def predict(
+    model: Classifier,
+    ev: EvalViews,
+    data,
+    ids: np.ndarray,
+    *,
+    modality: str,
+    n_clips: int,
+    multilabel: bool,
+    batch_size: int,
+    device: str = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
     """Clip-averaged probabilities ``[len(ids), K]`` (softmax, or sigmoid if multi-label) in sorted id
     order, and those ids."""
     model.eval()
     out, order = [], []
     g = make_generator(0, device)
     for i in range(0, len(ids), batch_size):
-        x, b = _inputs(ev, data, ids[i:i + batch_size], modality, n_clips, False, g, device)
+        x, b = _inputs(ev, data, ids[i : i + batch_size], modality, n_clips, False, g, device)
         logits = model(x).float()
         p = torch.sigmoid(logits) if multilabel else logits.softmax(-1)
         out.append(p.reshape(len(b), n_clips, -1).mean(1).cpu().numpy())
@@ -121,8 +132,15 @@ def predict(model: Classifier, ev: EvalViews, data, ids: np.ndarray, *, modality
     return np.concatenate(out), np.concatenate(order)
 
 
-def finetune(run_dir: str | Path, task: dict, recipe: FinetuneRecipe | dict, *, encoder: str = "teacher",
-             device: str = "cpu", desc: str | None = None) -> dict:
+def finetune(
+    run_dir: str | Path,
+    task: dict,
+    recipe: FinetuneRecipe | dict,
+    *,
+    encoder: str = "teacher",
+    device: str = "cpu",
+    desc: str | None = None,
+) -> dict:
     """Fine-tune ``run_dir``'s ``encoder`` ('teacher' or 'student') end to end on ``task`` (an
     ``eval.tasks`` entry: ``dataset``, ``modality``, optional ``multilabel``).
 
@@ -157,8 +175,11 @@ def finetune(run_dir: str | Path, task: dict, recipe: FinetuneRecipe | dict, *, 
     steps_per_epoch = -(-len(split["train"]) // rec.batch_size)
     total = rec.epochs * steps_per_epoch
     warm = min(int(round(rec.warmup_epochs * steps_per_epoch)), total - 1)
-    lrs = (cosine_schedule(rec.lr, rec.min_lr, total, warmup_iters=warm) if rec.schedule == "cosine"
-           else np.full(total, rec.lr))
+    lrs = (
+        cosine_schedule(rec.lr, rec.min_lr, total, warmup_iters=warm)
+        if rec.schedule == "cosine"
+        else np.full(total, rec.lr)
+    )
     mix = modality == "video" and not multilabel and (rec.mixup > 0 or rec.cutmix > 0)
     metric_fn = mean_average_precision if multilabel else top1
     curve, step, best = [], 0, {"val": -float("inf"), "epoch": 0, "state": None}
@@ -167,7 +188,7 @@ def finetune(run_dir: str | Path, task: dict, recipe: FinetuneRecipe | dict, *, 
         perm = split["train"][torch.randperm(len(split["train"]), generator=g_host).numpy()]
         losses = []
         for i in range(0, len(perm), rec.batch_size):
-            x, b = _inputs(ev, data, perm[i:i + rec.batch_size], modality, 1, True, g, device)
+            x, b = _inputs(ev, data, perm[i : i + rec.batch_size], modality, 1, True, g, device)
             y = torch.from_numpy(labels[b]).to(device)
             if multilabel:
                 target = y.float()
@@ -176,13 +197,17 @@ def finetune(run_dir: str | Path, task: dict, recipe: FinetuneRecipe | dict, *, 
             if mix:
                 x, target, _ = mixup_cutmix(x, target, mixup_alpha=rec.mixup, cutmix_alpha=rec.cutmix, generator=g_host)
             if modality == "audio" and rec.n_masks > 0:
-                x = spec_augment(x, freq_mask=rec.freq_mask, time_mask=rec.time_mask, n_masks=rec.n_masks,
-                                 generator=g_host)
+                x = spec_augment(
+                    x, freq_mask=rec.freq_mask, time_mask=rec.time_mask, n_masks=rec.n_masks, generator=g_host
+                )
             for grp in opt.param_groups:
                 grp["lr"] = lrs[step] * grp["lr_scale"]
             logits = clf(x).float()
-            loss = (F.binary_cross_entropy_with_logits(logits, target) if multilabel
-                    else -(target * logits.log_softmax(-1)).sum(-1).mean())
+            loss = (
+                F.binary_cross_entropy_with_logits(logits, target)
+                if multilabel
+                else -(target * logits.log_softmax(-1)).sum(-1).mean()
+            )
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"finetune {run_dir} on {task['dataset']}: non-finite loss at epoch {epoch}")
             opt.zero_grad(set_to_none=True)
@@ -192,29 +217,76 @@ def finetune(run_dir: str | Path, task: dict, recipe: FinetuneRecipe | dict, *, 
             step += 1
         entry = {"epoch": epoch, "loss": float(np.mean(losses)), "lr": float(lrs[step - 1])}
         if rec.select_on_val:
-            p, ids = predict(clf, ev, data, split["val"], modality=modality, n_clips=rec.test_clips,
-                             multilabel=multilabel, batch_size=rec.batch_size, device=device)
+            p, ids = predict(
+                clf,
+                ev,
+                data,
+                split["val"],
+                modality=modality,
+                n_clips=rec.test_clips,
+                multilabel=multilabel,
+                batch_size=rec.batch_size,
+                device=device,
+            )
             entry["val"] = float(metric_fn(p, labels[ids]))
             if entry["val"] > best["val"]:
-                best = {"val": entry["val"], "epoch": epoch,
-                        "state": {k: v.detach().clone() for k, v in clf.state_dict().items()}}
+                best = {
+                    "val": entry["val"],
+                    "epoch": epoch,
+                    "state": {k: v.detach().clone() for k, v in clf.state_dict().items()},
+                }
         curve.append(entry)
     if rec.select_on_val and best["state"] is not None:
         clf.load_state_dict(best["state"])
     underfit = underfitting(curve)
     if underfit:
-        log.warning("%s finetune %s: %s (%d optimizer steps at peak lr %g): raise the recipe's lr or epochs",
-                    Path(run_dir).name, task["dataset"], underfit, total, rec.lr)
+        log.warning(
+            "%s finetune %s: %s (%d optimizer steps at peak lr %g): raise the recipe's lr or epochs",
+            Path(run_dir).name,
+            task["dataset"],
+            underfit,
+            total,
+            rec.lr,
+        )
     res = {}
     for s in ("val", "test"):
-        p, ids = predict(clf, ev, data, split[s], modality=modality, n_clips=rec.test_clips, multilabel=multilabel,
-                         batch_size=rec.batch_size, device=device)
+        p, ids = predict(
+            clf,
+            ev,
+            data,
+            split[s],
+            modality=modality,
+            n_clips=rec.test_clips,
+            multilabel=multilabel,
+            batch_size=rec.batch_size,
+            device=device,
+        )
         res[s] = float(metric_fn(p, labels[ids]))
-    log.info("%s finetune %s: %s %.2f (val %.2f) in %.0fs", Path(run_dir).name, task["dataset"],
-             "mAP" if multilabel else "top1", res["test"], res["val"], time.time() - t0)
-    return {"run": Path(run_dir).name, "dataset": task["dataset"], "modality": modality, "encoder": encoder,
-            "seed": seed, "protocol": "finetune", "metric": "mAP" if multilabel else "top1", "val": res["val"],
-            "test": res["test"], "n_classes": n_classes, "epochs": rec.epochs, "steps": total, "curve": curve,
-            "underfit": underfit,
-            "selected_epoch": best["epoch"] if rec.select_on_val else rec.epochs,
-            "recipe": to_dict(rec), "wall_s": round(time.time() - t0, 2)}
+    log.info(
+        "%s finetune %s: %s %.2f (val %.2f) in %.0fs",
+        Path(run_dir).name,
+        task["dataset"],
+        "mAP" if multilabel else "top1",
+        res["test"],
+        res["val"],
+        time.time() - t0,
+    )
+    return {
+        "run": Path(run_dir).name,
+        "dataset": task["dataset"],
+        "modality": modality,
+        "encoder": encoder,
+        "seed": seed,
+        "protocol": "finetune",
+        "metric": "mAP" if multilabel else "top1",
+        "val": res["val"],
+        "test": res["test"],
+        "n_classes": n_classes,
+        "epochs": rec.epochs,
+        "steps": total,
+        "curve": curve,
+        "underfit": underfit,
+        "selected_epoch": best["epoch"] if rec.select_on_val else rec.epochs,
+        "recipe": to_dict(rec),
+        "wall_s": round(time.time() - t0, 2),
+    }

@@ -1,4 +1,5 @@
 """Losses of XKD, MAViL, XDC and C2KD (pure functions; modules only where there is state)."""
+
 from avlib.losses.contrastive import info_nce
 from avlib.losses.distillation import CenteredCrossEntropy, teacher_entropy_and_kl
 from avlib.losses.mmd import coral, mmd, mmd_single_sigma

@@ -1,4 +1,5 @@
 """Audio-visual InfoNCE (MAViL inter/intra-modal contrast, CAV-MAE; reference-notes §6 item 10)."""
+
 from __future__ import annotations
 
 import torch

@@ -4,6 +4,7 @@ XKD uses two instances, one per teacher: ``vt2as`` (audio student <- video teach
 video-teacher outputs) and ``at2vs`` (video student <- audio teacher). Each call computes the loss,
 then moves its centre towards the batch mean of the teacher logits (EMA, Eq. 10's "mean").
 """
+
 from __future__ import annotations
 
 import torch

@@ -12,6 +12,7 @@ All three compute in at least float32 (float64 inputs stay float64) even inside 
 outputs XKD aligns have ``||a - b||^2`` in the thousands, where fp16/bf16 distances lose the
 small differences the kernel is sensitive to.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -36,9 +37,7 @@ def _check_pair(x: Tensor, y: Tensor, min_rows: int = 1) -> None:
         if t.shape[0] < min_rows:
             raise ValueError(f"{name} needs at least {min_rows} row(s), got shape {tuple(t.shape)}")
     if x.shape[1] != y.shape[1]:
-        raise ValueError(
-            f"x and y must have the same feature dim, got x {tuple(x.shape)} and y {tuple(y.shape)}"
-        )
+        raise ValueError(f"x and y must have the same feature dim, got x {tuple(x.shape)} and y {tuple(y.shape)}")
 
 
 def _fp32_off_autocast(x: Tensor):

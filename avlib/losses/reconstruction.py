@@ -1,4 +1,5 @@
 """Masked reconstruction loss (XKD Eq. 1; summed over modalities in Eq. 2 by the caller)."""
+
 from __future__ import annotations
 
 import torch

@@ -11,6 +11,7 @@ Derived (reference-notes §1.3): with ``mode='mean'`` Eq. 4 equals
 ``A_self[h, i] * mean_j A_other[h, j] / mean_i A_self[h, i]``, i.e. a per-head rescaling of the
 teacher's own CLS attention; ``impl='closed_form'`` computes exactly that without the N x M tensor.
 """
+
 from __future__ import annotations
 
 from typing import Literal

@@ -2,6 +2,7 @@
 ``build(cfg, logmel) -> nn.Module`` and optionally ``CONFIG`` (a :class:`PretrainConfig` subclass with the
 method's own config section). Adding a method therefore adds a file and edits none, so the DVC stages
 of the existing methods (whose dependencies are exact file lists) stay valid."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -57,5 +58,6 @@ def logmel_from_config(cfg: PretrainConfig):
     from avlib.data.audio import LogMel
 
     a = cfg.audio
-    return LogMel(sample_rate=a.sample_rate, n_fft=a.n_fft, hop_length=a.hop_length, n_mels=a.n_mels,
-                  mean=a.mean, std=a.std)
+    return LogMel(
+        sample_rate=a.sample_rate, n_fft=a.n_fft, hop_length=a.hop_length, n_mels=a.n_mels, mean=a.mean, std=a.std
+    )

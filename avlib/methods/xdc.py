@@ -15,6 +15,7 @@ Encoders: the paper's R(2+1)D-18 / 2-D ResNet-18 (``backbone: cnn``) or the ViT 
 foundation (``backbone: vit``; the CPU profiles use them). The classification heads are linear and are
 re-created at the start of every round (DeepCluster: ``normal_(0, 0.01)``, bias 0).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -48,18 +49,18 @@ class XDCConfig:
 
     variant: Literal["sdc", "mdc", "cdc", "xdc", "supervised"] = "xdc"
     backbone: Literal["vit", "cnn"] = "vit"
-    k: int = 64                    # k-means clusters (Table 2 sweeps 64..1024)
-    pca_dim: int = 0               # 0: no PCA before k-means (XDC does not say; DeepCluster whitens to 256)
-    l2norm: bool = True            # L2-normalise features before k-means (CDC: each modality, then concatenated)
+    k: int = 64  # k-means clusters (Table 2 sweeps 64..1024)
+    pca_dim: int = 0  # 0: no PCA before k-means (XDC does not say; DeepCluster whitens to 256)
+    l2norm: bool = True  # L2-normalise features before k-means (CDC: each modality, then concatenated)
     kmeans_iters: int = 20
-    rounds: int = 3                # clustering rounds (the paper does not report how many); 0 = Scratch
-    max_epochs: int = 10           # per round; a round ends earlier when the pseudo-label val loss saturates
-    epoch_clips: int = 0           # clips per epoch ("epoch size", Supp. Table 9: 1M on Kinetics); 0 = the training set
-    patience: int = 3              # "saturates": the val loss increased in this many consecutive epochs (Table 9)
-    val_fraction: float = 0.1      # clips held out to measure the pseudo-label validation loss
-    optimizer: Literal["sgd", "adamw"] = "sgd"   # the paper's SGD (ResNets with BatchNorm); adamw for ViT encoders
-    lr: float = 0.01               # SGD, Supp. Table 10
-    momentum: float = 0.9          # SGD only
+    rounds: int = 3  # clustering rounds (the paper does not report how many); 0 = Scratch
+    max_epochs: int = 10  # per round; a round ends earlier when the pseudo-label val loss saturates
+    epoch_clips: int = 0  # clips per epoch ("epoch size", Supp. Table 9: 1M on Kinetics); 0 = the training set
+    patience: int = 3  # "saturates": the val loss increased in this many consecutive epochs (Table 9)
+    val_fraction: float = 0.1  # clips held out to measure the pseudo-label validation loss
+    optimizer: Literal["sgd", "adamw"] = "sgd"  # the paper's SGD (ResNets with BatchNorm); adamw for ViT encoders
+    lr: float = 0.01  # SGD, Supp. Table 10
+    momentum: float = 0.9  # SGD only
     weight_decay: float = 1e-4
     head_init_std: float = 0.01
 
@@ -83,10 +84,12 @@ def _encoders(cfg: XDCPretrainConfig, audio_frames: int) -> nn.ModuleDict:
     acfg = dataclasses.replace(vit_config(m.audio_vit), qkv_bias=m.qkv_bias, norm_eps=m.norm_eps)
     vgrid = (v.video_frames // m.video_patch[0], v.video_size // m.video_patch[1], v.video_size // m.video_patch[2])
     agrid = (cfg.audio.n_mels // m.audio_patch[0], audio_frames // m.audio_patch[1])
-    return nn.ModuleDict({
-        "video": ViTEncoder(VideoTokenizer(m.video_patch, 3, vcfg.embed_dim), vgrid, vcfg),
-        "audio": ViTEncoder(AudioTokenizer(m.audio_patch, 1, acfg.embed_dim), agrid, acfg),
-    })
+    return nn.ModuleDict(
+        {
+            "video": ViTEncoder(VideoTokenizer(m.video_patch, 3, vcfg.embed_dim), vgrid, vcfg),
+            "audio": ViTEncoder(AudioTokenizer(m.audio_patch, 1, acfg.embed_dim), agrid, acfg),
+        }
+    )
 
 
 class XDC(nn.Module):
@@ -101,9 +104,13 @@ class XDC(nn.Module):
         self.cfg = cfg
         self.variant = cfg.xdc.variant
         self.encoders = _encoders(cfg, audio_frames)
-        self.heads = nn.ModuleDict({
-            f"{enc}_from_{src}": nn.Linear(self.encoders[enc].embed_dim, cfg.xdc.k)
-            for enc, srcs in TARGETS[self.variant].items() for src in srcs})
+        self.heads = nn.ModuleDict(
+            {
+                f"{enc}_from_{src}": nn.Linear(self.encoders[enc].embed_dim, cfg.xdc.k)
+                for enc, srcs in TARGETS[self.variant].items()
+                for src in srcs
+            }
+        )
         self.reset_heads()
         # the pipeline-wide attributes the runner and evaluation read
         self.use_video = self.use_audio = True

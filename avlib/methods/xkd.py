@@ -12,6 +12,7 @@ tokens, final norms, decoders and heads are never shared.
 
 Where the paper and its public code disagree, ``XKDConfig`` names the choice (docs/fidelity-notes.md).
 """
+
 from __future__ import annotations
 
 import copy
@@ -21,10 +22,27 @@ import torch
 import torch.nn as nn
 
 from avlib.config import PretrainConfig, XKDConfig
-from avlib.losses import (CenteredCrossEntropy, cls_attention, cross_modal_attention, masked_mse, mmd,
-                          mmd_single_sigma, refine, teacher_entropy_and_kl)
-from avlib.models import (AudioTokenizer, DINOProjector, MAEDecoder, VideoTokenizer, ViTEncoder, build_blocks,
-                          patchify_audio, patchify_video, vit_config)
+from avlib.losses import (
+    CenteredCrossEntropy,
+    cls_attention,
+    cross_modal_attention,
+    masked_mse,
+    mmd,
+    mmd_single_sigma,
+    refine,
+    teacher_entropy_and_kl,
+)
+from avlib.models import (
+    AudioTokenizer,
+    DINOProjector,
+    MAEDecoder,
+    VideoTokenizer,
+    ViTEncoder,
+    build_blocks,
+    patchify_audio,
+    patchify_video,
+    vit_config,
+)
 from avlib.numerics import at_least_fp32
 from avlib.train.ema import ema_update
 
@@ -45,8 +63,11 @@ def scaled_vit(cfg, width_mult: float = 1.0, depth_mult: float = 1.0):
     if width_mult == 1.0 and depth_mult == 1.0:
         return cfg
     h = cfg.num_heads
-    return dataclasses.replace(cfg, embed_dim=max(h, h * int(round(cfg.embed_dim * width_mult / h))),
-                               depth=max(1, int(round(cfg.depth * depth_mult))))
+    return dataclasses.replace(
+        cfg,
+        embed_dim=max(h, h * int(round(cfg.embed_dim * width_mult / h))),
+        depth=max(1, int(round(cfg.depth * depth_mult))),
+    )
 
 
 class XKD(nn.Module):
@@ -71,8 +92,11 @@ class XKD(nn.Module):
         self.video_grid = _grid_video(v.video_frames, v.video_size, m.video_patch)
         self.audio_grid = _grid_audio(cfg.audio.n_mels, audio_frames_global, m.audio_patch)
 
-        vcfg = scaled_vit(dataclasses.replace(vit_config(m.video_vit), qkv_bias=m.qkv_bias, norm_eps=m.norm_eps),
-                          m.video_width_mult, m.video_depth_mult)
+        vcfg = scaled_vit(
+            dataclasses.replace(vit_config(m.video_vit), qkv_bias=m.qkv_bias, norm_eps=m.norm_eps),
+            m.video_width_mult,
+            m.video_depth_mult,
+        )
         acfg = dataclasses.replace(vit_config(m.audio_vit), qkv_bias=m.qkv_bias, norm_eps=m.norm_eps)
         if x.variant in ("mas", "mats") and (vcfg.embed_dim, vcfg.depth) != (acfg.embed_dim, acfg.depth):
             raise ValueError(f"xkd.variant={x.variant!r} shares blocks: video_vit and audio_vit must match")
@@ -85,15 +109,22 @@ class XKD(nn.Module):
             shared = build_blocks(vcfg)
         if self.use_video:
             self.student["video_encoder"] = ViTEncoder(
-                VideoTokenizer(m.video_patch, 3, vcfg.embed_dim), self.video_grid, vcfg, blocks=shared)
+                VideoTokenizer(m.video_patch, 3, vcfg.embed_dim), self.video_grid, vcfg, blocks=shared
+            )
         if self.use_audio:
             self.student["audio_encoder"] = ViTEncoder(
-                AudioTokenizer(m.audio_patch, 1, acfg.embed_dim), self.audio_grid, acfg, blocks=shared)
+                AudioTokenizer(m.audio_patch, 1, acfg.embed_dim), self.audio_grid, acfg, blocks=shared
+            )
         p = m.projector
-        head_kw = dict(out_dim=p.out_dim, hidden_dim=p.hidden_dim, bottleneck_dim=p.bottleneck_dim,
-                       nlayers=p.nlayers, norm=None if p.norm == "none" else p.norm,
-                       last_norm=None if p.last_norm == "none" else p.last_norm,
-                       shared_hidden_norm=p.shared_hidden_norm)
+        head_kw = dict(
+            out_dim=p.out_dim,
+            hidden_dim=p.hidden_dim,
+            bottleneck_dim=p.bottleneck_dim,
+            nlayers=p.nlayers,
+            norm=None if p.norm == "none" else p.norm,
+            last_norm=None if p.last_norm == "none" else p.last_norm,
+            shared_hidden_norm=p.shared_hidden_norm,
+        )
         if self.distill:
             self.student["video_head"] = DINOProjector(vcfg.embed_dim, **head_kw)
             self.student["audio_head"] = DINOProjector(acfg.embed_dim, **head_kw)
@@ -101,12 +132,21 @@ class XKD(nn.Module):
         self.decoders = nn.ModuleDict()
         vpatch_dim = 3 * m.video_patch[0] * m.video_patch[1] * m.video_patch[2]
         apatch_dim = m.audio_patch[0] * m.audio_patch[1]
-        dec_kw = dict(dec_dim=m.decoder_dim, depth=m.decoder_depth, num_heads=m.decoder_heads,
-                      decoder_norm=m.decoder_norm, qkv_bias=m.qkv_bias)
+        dec_kw = dict(
+            dec_dim=m.decoder_dim,
+            depth=m.decoder_depth,
+            num_heads=m.decoder_heads,
+            decoder_norm=m.decoder_norm,
+            qkv_bias=m.qkv_bias,
+        )
         if x.recon_video:
-            self.decoders["video"] = MAEDecoder(vcfg.embed_dim, patch_dim=vpatch_dim, max_grid=self.video_grid, **dec_kw)
+            self.decoders["video"] = MAEDecoder(
+                vcfg.embed_dim, patch_dim=vpatch_dim, max_grid=self.video_grid, **dec_kw
+            )
         if x.recon_audio:
-            self.decoders["audio"] = MAEDecoder(acfg.embed_dim, patch_dim=apatch_dim, max_grid=self.audio_grid, **dec_kw)
+            self.decoders["audio"] = MAEDecoder(
+                acfg.embed_dim, patch_dim=apatch_dim, max_grid=self.audio_grid, **dec_kw
+            )
 
         if self.distill:
             self.teacher = self._build_teacher(x.variant)
@@ -142,8 +182,11 @@ class XKD(nn.Module):
             return
         for modality in ("video", "audio"):
             keys = [k for k in self.student if k.startswith(f"{modality}_")]
-            ema_update(nn.ModuleDict({k: self.student[k] for k in keys}),
-                       nn.ModuleDict({k: self.teacher[k] for k in keys}), momentum)
+            ema_update(
+                nn.ModuleDict({k: self.student[k] for k in keys}),
+                nn.ModuleDict({k: self.teacher[k] for k in keys}),
+                momentum,
+            )
 
     def encoder_for_eval(self, modality: str, which: str = "teacher") -> nn.Module:
         """The frozen encoder used for downstream evaluation (teachers by default, paper section 4.6)."""
@@ -192,8 +235,14 @@ class XKD(nn.Module):
         out["video"] = self.teacher["video_head"](feat_v.mean(1))
         out["audio"] = self.teacher["audio_head"](feat_a.mean(1))
         if details:
-            out.update(attn_video=tv["attn"], attn_audio=ta["attn"], tokens_video=tv["tokens"],
-                       tokens_audio=ta["tokens"], refined_video=feat_v, refined_audio=feat_a)
+            out.update(
+                attn_video=tv["attn"],
+                attn_audio=ta["attn"],
+                tokens_video=tv["tokens"],
+                tokens_audio=ta["tokens"],
+                refined_video=feat_v,
+                refined_audio=feat_a,
+            )
         return out
 
     def _student_outputs(self, modality: str, enc_global: dict, locals_: list[torch.Tensor]) -> torch.Tensor:
@@ -211,8 +260,9 @@ class XKD(nn.Module):
             return mmd_single_sigma(a, b, self.cfg.xkd.mmd_sigma)
         return mmd(a, b)
 
-    def forward(self, views: dict, sched: dict, generator: torch.Generator | None = None,
-                mask_noise: dict | None = None) -> dict:
+    def forward(
+        self, views: dict, sched: dict, generator: torch.Generator | None = None, mask_noise: dict | None = None
+    ) -> dict:
         """One XKD step's losses.
 
         Args:
@@ -233,14 +283,16 @@ class XKD(nn.Module):
         recon = []
         enc_v = enc_a = None
         if self.use_video:
-            enc_v, l_v = self._reconstruct("video", views["video_global"], x.mask_ratio_video, generator,
-                                           mask_noise.get("video"))
+            enc_v, l_v = self._reconstruct(
+                "video", views["video_global"], x.mask_ratio_video, generator, mask_noise.get("video")
+            )
             if l_v is not None:
                 recon.append(l_v)
                 logs["loss_recon_video"] = l_v.detach()
         if self.use_audio:
-            enc_a, l_a = self._reconstruct("audio", views["audio_global"], x.mask_ratio_audio, generator,
-                                           mask_noise.get("audio"))
+            enc_a, l_a = self._reconstruct(
+                "audio", views["audio_global"], x.mask_ratio_audio, generator, mask_noise.get("audio")
+            )
             if l_a is not None:
                 recon.append(l_a)
                 logs["loss_recon_audio"] = l_a.detach()
@@ -262,8 +314,10 @@ class XKD(nn.Module):
             with torch.autocast(device_type=zs_v.device.type, enabled=False):
                 zs_v, zs_a = at_least_fp32(zs_v), at_least_fp32(zs_a)
                 tv, ta = at_least_fp32(t["video"]), at_least_fp32(t["audio"])
-                for name, z, crit, tau in (("video", tv, self.kd_video_teacher, sched["teacher_temp_video"]),
-                                           ("audio", ta, self.kd_audio_teacher, sched["teacher_temp_audio"])):
+                for name, z, crit, tau in (
+                    ("video", tv, self.kd_video_teacher, sched["teacher_temp_video"]),
+                    ("audio", ta, self.kd_audio_teacher, sched["teacher_temp_audio"]),
+                ):
                     st = teacher_entropy_and_kl(z, crit.center, tau)  # before this step's centre update
                     logs[f"teacher_entropy_{name}"] = st["entropy"].detach()
                     logs[f"teacher_kl_{name}"] = st["kl_to_mean"].detach()
@@ -293,7 +347,7 @@ class XKD(nn.Module):
                     logs["loss_kd"] = l_kd.detach()
 
         # code: weighted sum / sum of weights (a single term is therefore unweighted); paper: Eq. 12 sum
-        loss = sum(w * l for w, l in terms)
+        loss = sum(w * term for w, term in terms)
         if x.loss_reduction == "code":
             loss = loss / sum(w for w, _ in terms)
         logs["loss"] = loss.detach()

@@ -21,6 +21,7 @@ resolved ``encoder``/``decoder``/``projector`` settings and the forward's ``fwd_
 config that computes the same function: teacher on the first local view, the teacher MMD term added,
 the code's loss normalisation, one shared hidden LayerNorm per projector.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,13 +38,22 @@ from avlib.config import ConfigError, PretrainConfig, from_dict
 
 log = logging.getLogger(__name__)
 
-__all__ = ["OfficialImportError", "ImportReport", "read_official", "avlib_key", "config_from_official",
-           "load_official", "import_official"]
+__all__ = [
+    "OfficialImportError",
+    "ImportReport",
+    "read_official",
+    "avlib_key",
+    "config_from_official",
+    "load_official",
+    "import_official",
+]
 
 _MOD = {"vid": "video", "aud": "audio"}
 _ROLE = {"student": "student", "teacher": "teacher"}
-_CENTRES = {"vt2as_ce_loss.center": "kd_video_teacher.center",   # video teacher -> audio student
-            "at2vs_ce_loss.center": "kd_audio_teacher.center"}   # audio teacher -> video student
+_CENTRES = {
+    "vt2as_ce_loss.center": "kd_video_teacher.center",  # video teacher -> audio student
+    "at2vs_ce_loss.center": "kd_audio_teacher.center",
+}  # audio teacher -> video student
 _BACKBONE_FILE = re.compile(r"(vid|aud)_(student|teacher)")
 
 
@@ -54,14 +64,15 @@ class OfficialImportError(ValueError):
 # --------------------------------------------------------------------------------------------- reading
 def _strip_module(sd: Mapping[str, Any]) -> dict[str, Any]:
     if sd and all(k.startswith("module.") for k in sd):
-        return {k[len("module."):]: v for k, v in sd.items()}
+        return {k[len("module.") :]: v for k, v in sd.items()}
     return dict(sd)
 
 
 def _is_backbone(sd: Mapping[str, Any]) -> bool:
     return any(k in sd for k in ("enc_pos_embed", "cls_token")) and not any(
         k.split(".", 1)[0] in ("vid_student", "aud_student", "vid_teacher", "aud_teacher", "vid_ae", "aud_ae")
-        for k in sd)
+        for k in sd
+    )
 
 
 def read_official(source: str | Path | Mapping, role: str | None = None) -> tuple[dict[str, Tensor], str]:
@@ -104,10 +115,13 @@ def read_official(source: str | Path | Mapping, role: str | None = None) -> tupl
             if m is None:
                 raise OfficialImportError(
                     f"{name or 'state_dict'} is a backbone-only file: give its role (vid_teacher, aud_teacher, "
-                    "vid_student or aud_student), e.g. --role vid_teacher")
+                    "vid_student or aud_student), e.g. --role vid_teacher"
+                )
             role = m.group(0)
         if not _BACKBONE_FILE.fullmatch(role):
-            raise OfficialImportError(f"role must be one of vid_student, vid_teacher, aud_student, aud_teacher; got {role!r}")
+            raise OfficialImportError(
+                f"role must be one of vid_student, vid_teacher, aud_student, aud_teacher; got {role!r}"
+            )
         return {f"{role}.backbone.{k}": v for k, v in sd.items()}, "backbone"
     return sd, kind
 
@@ -121,11 +135,11 @@ def _backbone_key(rest: str) -> str | None:
         return "pos_embed.weight"
     for tok in ("cuboid_embed.proj.", "patch_embed.proj."):
         if rest.startswith(tok):
-            return "tokenizer.proj." + rest[len(tok):]
+            return "tokenizer.proj." + rest[len(tok) :]
     if rest.startswith("encoder.blocks."):
-        return rest[len("encoder."):]
+        return rest[len("encoder.") :]
     if rest.startswith("encoder_norm."):
-        return "norm." + rest[len("encoder_norm."):]
+        return "norm." + rest[len("encoder_norm.") :]
     return None
 
 
@@ -136,9 +150,9 @@ def _decoder_key(rest: str) -> str | None:
     if rest == "mask_token" or rest.startswith(("mid_proj.", "out_proj.")):
         return rest
     if rest.startswith("decoder.blocks."):
-        return rest[len("decoder."):]
+        return rest[len("decoder.") :]
     if rest.startswith("decoder_norm."):
-        return "norm." + rest[len("decoder_norm."):]
+        return "norm." + rest[len("decoder_norm.") :]
     return None
 
 
@@ -157,17 +171,17 @@ def avlib_key(official: str) -> str | None:
     modality, what = _MOD[mod_role[0]], mod_role[1]
     if what == "ae":
         if rest.startswith("encoder."):
-            sub = _backbone_key(rest[len("encoder."):])
+            sub = _backbone_key(rest[len("encoder.") :])
             return None if sub is None else f"student.{modality}_encoder.{sub}"
         sub = _decoder_key(rest)
         return None if sub is None else f"decoders.{modality}.{sub}"
     if what not in _ROLE:
         return None
     if rest.startswith("backbone."):
-        sub = _backbone_key(rest[len("backbone."):])
+        sub = _backbone_key(rest[len("backbone.") :])
         return None if sub is None else f"{what}.{modality}_encoder.{sub}"
     if rest.startswith("head."):
-        sub = rest[len("head."):]
+        sub = rest[len("head.") :]
         if sub.startswith(("mlp.", "last_layer.")):
             return f"{what}.{modality}_head.{sub}"
     return None
@@ -182,10 +196,19 @@ def _audio_seconds(frames: int, hop: int, sr: int) -> float:
     raise ConfigError(f"no audio length gives {frames} frames at hop {hop}, {sr} Hz")  # pragma: no cover
 
 
-def config_from_official(model_kwargs: Mapping, encoder: Mapping, decoder: Mapping, projector: Mapping,
-                         fwd_kwargs: Mapping | None = None, *, hop_length: int = 143, sample_rate: int = 16000,
-                         n_fft: int = 1024, local_views: Mapping | None = None, base: Mapping | None = None
-                         ) -> PretrainConfig:
+def config_from_official(
+    model_kwargs: Mapping,
+    encoder: Mapping,
+    decoder: Mapping,
+    projector: Mapping,
+    fwd_kwargs: Mapping | None = None,
+    *,
+    hop_length: int = 143,
+    sample_rate: int = 16000,
+    n_fft: int = 1024,
+    local_views: Mapping | None = None,
+    base: Mapping | None = None,
+) -> PretrainConfig:
     """The avlib :class:`PretrainConfig` that computes the official ``XKD(**model_kwargs)`` forward.
 
     Args:
@@ -221,14 +244,20 @@ def config_from_official(model_kwargs: Mapping, encoder: Mapping, decoder: Mappi
         problems.append(f"center_momentum={cm} (avlib uses one momentum for both centres)")
     p = dict(projector)
     if p.get("act", "gelu") not in ("gelu",) or not p.get("norm_last_layer", True):
-        problems.append(f"projector act={p.get('act')!r}, norm_last_layer={p.get('norm_last_layer')!r} "
-                        "(only gelu with a fixed-norm last layer)")
+        problems.append(
+            f"projector act={p.get('act')!r}, norm_last_layer={p.get('norm_last_layer')!r} "
+            "(only gelu with a fixed-norm last layer)"
+        )
     st = dict(fk.get("student_temp", {"video": 0.1, "audio": 0.1}))
     if problems:
         raise ConfigError("official XKD settings avlib does not implement: " + "; ".join(problems))
     if st.get("video") != st.get("audio"):
-        log.warning("official student_temp %s: the released code scales both students with the audio value "
-                    "(reference-notes 1.5); using %s", st, st["audio"])
+        log.warning(
+            "official student_temp %s: the released code scales both students with the audio value "
+            "(reference-notes 1.5); using %s",
+            st,
+            st["audio"],
+        )
     tt = dict(fk.get("teacher_temp", {"video": 0.1, "audio": 0.07}))
     frame_c, frame_h, frame_w = mk["frame_size"]
     if frame_h != frame_w:
@@ -239,37 +268,60 @@ def config_from_official(model_kwargs: Mapping, encoder: Mapping, decoder: Mappi
     loc = dict(local_views or {})
     pt = int(mk["vid_patch_temporal"])
     cfg: dict = {
-        "name": "xkd_official", "method": "xkd",
+        "name": "xkd_official",
+        "method": "xkd",
         "model": {
-            "video_vit": vit(encoder), "audio_vit": vit(encoder),
+            "video_vit": vit(encoder),
+            "audio_vit": vit(encoder),
             "video_patch": [pt, *map(int, mk["vid_patch_spatial"])],
             "audio_patch": list(map(int, mk["spec_patch_spatial"])),
-            "qkv_bias": False, "norm_eps": 1e-5,
-            "decoder_dim": int(decoder["embed_dim"]), "decoder_depth": int(decoder["depth"]),
-            "decoder_heads": int(decoder["num_heads"]), "decoder_norm": False,
-            "projector": {"out_dim": int(p["out_dim"]), "hidden_dim": int(p["hidden_dim"]),
-                          "bottleneck_dim": int(p["bottleneck_dim"]), "nlayers": int(p["nlayers"]),
-                          "norm": "none" if norm in (None, "none") else norm,
-                          "last_norm": "ln_noaffine" if p.get("last_norm") == "ln" else "none",
-                          "shared_hidden_norm": True},
+            "qkv_bias": False,
+            "norm_eps": 1e-5,
+            "decoder_dim": int(decoder["embed_dim"]),
+            "decoder_depth": int(decoder["depth"]),
+            "decoder_heads": int(decoder["num_heads"]),
+            "decoder_norm": False,
+            "projector": {
+                "out_dim": int(p["out_dim"]),
+                "hidden_dim": int(p["hidden_dim"]),
+                "bottleneck_dim": int(p["bottleneck_dim"]),
+                "nlayers": int(p["nlayers"]),
+                "norm": "none" if norm in (None, "none") else norm,
+                "last_norm": "ln_noaffine" if p.get("last_norm") == "ln" else "none",
+                "shared_hidden_norm": True,
+            },
         },
-        "views": {"video_frames": int(mk["num_frames"]), "video_size": int(frame_h),
-                  "local_video_frames": int(loc.get("video_frames", max(pt, int(mk["num_frames"]) // 4))),
-                  "local_video_size": int(loc.get("video_size", frame_h)),
-                  "audio_seconds": _audio_seconds(int(spec_t), hop_length, sample_rate),
-                  "local_audio_seconds": _audio_seconds(int(loc.get("audio_frames", max(16, spec_t // 4))),
-                                                        hop_length, sample_rate)},
+        "views": {
+            "video_frames": int(mk["num_frames"]),
+            "video_size": int(frame_h),
+            "local_video_frames": int(loc.get("video_frames", max(pt, int(mk["num_frames"]) // 4))),
+            "local_video_size": int(loc.get("video_size", frame_h)),
+            "audio_seconds": _audio_seconds(int(spec_t), hop_length, sample_rate),
+            "local_audio_seconds": _audio_seconds(
+                int(loc.get("audio_frames", max(16, spec_t // 4))), hop_length, sample_rate
+            ),
+        },
         "audio": {"sample_rate": sample_rate, "n_fft": n_fft, "hop_length": hop_length, "n_mels": int(n_mels)},
         "xkd": {
-            "recon_video": True, "recon_audio": True, "kd": True, "da": True,
-            "lambda_ae": float(fk.get("recon_coeff", 5)), "lambda_da": float(fk.get("align_coeff", 1)),
-            "lambda_kd": float(fk.get("cmkd_coeff", 1)), "loss_reduction": "code",
+            "recon_video": True,
+            "recon_audio": True,
+            "kd": True,
+            "da": True,
+            "lambda_ae": float(fk.get("recon_coeff", 5)),
+            "lambda_da": float(fk.get("align_coeff", 1)),
+            "lambda_kd": float(fk.get("cmkd_coeff", 1)),
+            "loss_reduction": "code",
             "mask_ratio_video": float(fk.get("vid_mask_ratio", 0.85)),
             "mask_ratio_audio": float(fk.get("aud_mask_ratio", 0.80)),
             "norm_pix_loss": bool(mk.get("norm_pix_loss", True)),
-            "teacher_input": "local", "da_teacher_term": "add", "refine": True, "refine_omega": "code",
-            "cross_attention": fk.get("cm_attn_mode", "mean"), "use_cls_attention": bool(mk.get("apply_cls_token", True)),
-            "da_pairs": "within", "mmd_kernel": "multi_gaussian",
+            "teacher_input": "local",
+            "da_teacher_term": "add",
+            "refine": True,
+            "refine_omega": "code",
+            "cross_attention": fk.get("cm_attn_mode", "mean"),
+            "use_cls_attention": bool(mk.get("apply_cls_token", True)),
+            "da_pairs": "within",
+            "mmd_kernel": "multi_gaussian",
             "student_temp": float(st["audio"]),
             "teacher_temp_video": {"kind": "constant", "value": float(tt["video"])},
             "teacher_temp_audio": {"kind": "constant", "value": float(tt["audio"])},
@@ -287,15 +339,15 @@ class ImportReport:
     """What an import did with every key (``str(report)`` is the coverage report)."""
 
     kind: str
-    loaded: dict[str, str] = field(default_factory=dict)        # avlib key -> official key
+    loaded: dict[str, str] = field(default_factory=dict)  # avlib key -> official key
     aliases: list[tuple[str, str]] = field(default_factory=list)  # (official key, the key it is one tensor with)
-    tied: list[str] = field(default_factory=list)                # avlib keys of one tensor (shared norms), checked
+    tied: list[str] = field(default_factory=list)  # avlib keys of one tensor (shared norms), checked
     n_official: int = 0
-    unmatched: list[str] = field(default_factory=list)           # official keys with no avlib counterpart
-    missing: list[str] = field(default_factory=list)             # avlib keys the file does not provide
-    left_at_init: list[str] = field(default_factory=list)        # missing, but expected for this file kind
+    unmatched: list[str] = field(default_factory=list)  # official keys with no avlib counterpart
+    missing: list[str] = field(default_factory=list)  # avlib keys the file does not provide
+    left_at_init: list[str] = field(default_factory=list)  # missing, but expected for this file kind
     shape_mismatch: list[str] = field(default_factory=list)
-    alias_conflicts: list[str] = field(default_factory=list)     # two copies of one tensor that differ
+    alias_conflicts: list[str] = field(default_factory=list)  # two copies of one tensor that differ
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -303,17 +355,25 @@ class ImportReport:
         return not (self.unmatched or self.missing or self.shape_mismatch or self.alias_conflicts)
 
     def __str__(self) -> str:
-        lines = [f"official XKD import ({self.kind}): {self.n_official} official keys -> {len(set(self.loaded.values()))} "
-                 f"loaded into {len(self.loaded)} avlib keys, {len(self.aliases)} aliases of a loaded tensor (checked "
-                 f"equal), {len(self.tied)} shared-norm groups (checked equal); {len(self.unmatched)} unmatched, "
-                 f"{len(self.missing)} missing, {len(self.shape_mismatch)} shape mismatches, "
-                 f"{len(self.alias_conflicts)} alias conflicts"]
+        lines = [
+            f"official XKD import ({self.kind}): {self.n_official} official keys -> {len(set(self.loaded.values()))} "
+            f"loaded into {len(self.loaded)} avlib keys, {len(self.aliases)} aliases of a loaded tensor (checked "
+            f"equal), {len(self.tied)} shared-norm groups (checked equal); {len(self.unmatched)} unmatched, "
+            f"{len(self.missing)} missing, {len(self.shape_mismatch)} shape mismatches, "
+            f"{len(self.alias_conflicts)} alias conflicts"
+        ]
         if self.left_at_init:
-            lines.append(f"  left at initialisation ({len(self.left_at_init)}, not in a {self.kind} file): "
-                         + ", ".join(sorted({k.split('.')[0] + '.' + k.split('.')[1] for k in self.left_at_init})))
-        for title, items in (("unmatched official keys", self.unmatched), ("missing avlib keys", self.missing),
-                             ("shape mismatches", self.shape_mismatch), ("alias conflicts", self.alias_conflicts),
-                             ("notes", self.notes)):
+            lines.append(
+                f"  left at initialisation ({len(self.left_at_init)}, not in a {self.kind} file): "
+                + ", ".join(sorted({k.split(".")[0] + "." + k.split(".")[1] for k in self.left_at_init}))
+            )
+        for title, items in (
+            ("unmatched official keys", self.unmatched),
+            ("missing avlib keys", self.missing),
+            ("shape mismatches", self.shape_mismatch),
+            ("alias conflicts", self.alias_conflicts),
+            ("notes", self.notes),
+        ):
             for it in items:
                 lines.append(f"  {title}: {it}")
         return "\n".join(lines)
@@ -333,8 +393,9 @@ def _tied_groups(state: Mapping[str, Tensor]) -> list[list[str]]:
     return [g for g in groups.values() if len(g) > 1]
 
 
-def load_official(model: torch.nn.Module, official: Mapping[str, Tensor], kind: str = "state_dict",
-                  *, strict: bool = True) -> ImportReport:
+def load_official(
+    model: torch.nn.Module, official: Mapping[str, Tensor], kind: str = "state_dict", *, strict: bool = True
+) -> ImportReport:
     """Copy an official state_dict into an avlib XKD ``model`` (in place) and report every key.
 
     Backbone-only imports (``kind='backbone'``) fill the model's *student* encoders (an avlib model built
@@ -350,7 +411,7 @@ def load_official(model: torch.nn.Module, official: Mapping[str, Tensor], kind: 
         v = official[ok]
         ak = avlib_key(ok)
         if kind == "backbone" and ak is not None and ak.startswith("teacher."):
-            ak = "student." + ak[len("teacher."):]  # a teacher backbone file fills the (only) encoder
+            ak = "student." + ak[len("teacher.") :]  # a teacher backbone file fills the (only) encoder
         if ak is None or ak not in target:
             rep.unmatched.append(ok if ak is None else f"{ok} (-> {ak}, not in this avlib model)")
         elif tuple(target[ak].shape) != tuple(v.shape):
@@ -365,8 +426,10 @@ def load_official(model: torch.nn.Module, official: Mapping[str, Tensor], kind: 
         given = [k for k in group if k in values]
         for k in given[1:]:
             if not torch.equal(values[k], values[given[0]]):
-                rep.alias_conflicts.append(f"{sources[k]} differs from {sources[given[0]]}, but {k} and {given[0]} "
-                                           "are one tensor here (model.projector.shared_hidden_norm: true)")
+                rep.alias_conflicts.append(
+                    f"{sources[k]} differs from {sources[given[0]]}, but {k} and {given[0]} "
+                    "are one tensor here (model.projector.shared_hidden_norm: true)"
+                )
         rep.tied.append(" = ".join(group))
         for k in group:
             if k not in values and given:
@@ -377,9 +440,11 @@ def load_official(model: torch.nn.Module, official: Mapping[str, Tensor], kind: 
         except AttributeError:
             continue
         if not getattr(proj, "shared_hidden_norm", True) and f"{head}.mlp.4.weight" in values:
-            rep.notes.append(f"{head}: the official head has one hidden LayerNorm (mlp.1 = mlp.4); this avlib head "
-                             "has two (model.projector.shared_hidden_norm: false): the same values are copied to "
-                             "both, which then train apart")
+            rep.notes.append(
+                f"{head}: the official head has one hidden LayerNorm (mlp.1 = mlp.4); this avlib head "
+                "has two (model.projector.shared_hidden_norm: false): the same values are copied to "
+                "both, which then train apart"
+            )
     for k in target:
         if k not in values:
             (rep.left_at_init if _optional_for(kind, k) else rep.missing).append(k)
@@ -395,8 +460,9 @@ def load_official(model: torch.nn.Module, official: Mapping[str, Tensor], kind: 
     return rep
 
 
-def import_official(sources: list, out_dir: str | Path, cfg: PretrainConfig, *, roles: list | None = None,
-                    overwrite: bool = False) -> ImportReport:
+def import_official(
+    sources: list, out_dir: str | Path, cfg: PretrainConfig, *, roles: list | None = None, overwrite: bool = False
+) -> ImportReport:
     """Read official file(s), load them into an avlib XKD built from ``cfg`` and write an avlib run folder
     (``final.pt`` + ``summary.json`` + ``import_report.txt``) that ``avlib evaluate`` / ``finetune`` take.
 
@@ -426,21 +492,46 @@ def import_official(sources: list, out_dir: str | Path, cfg: PretrainConfig, *, 
     kind = kinds.pop()
     if kind == "backbone":
         mods = {_MOD[k.split("_", 1)[0]] for k in merged}
-        cfg = dataclasses.replace(cfg, xkd=dataclasses.replace(
-            cfg.xkd, recon_video="video" in mods, recon_audio="audio" in mods, kd=False, da=False))
+        cfg = dataclasses.replace(
+            cfg,
+            xkd=dataclasses.replace(
+                cfg.xkd, recon_video="video" in mods, recon_audio="audio" in mods, kd=False, da=False
+            ),
+        )
     out = Path(out_dir)
     if (out / "final.pt").exists() and not overwrite:
         raise FileExistsError(f"{out}/final.pt exists; pass overwrite=True (--force) to replace it")
     model = build_method(cfg, logmel_from_config(cfg))
     rep = load_official(model, merged, kind)
-    checkpoint.atomic_save({"model": model.state_dict(), "config": to_dict(cfg), "config_hash": config_hash(cfg),
-                            "step": 0, "epoch": 0, "avlib_version": __version__,
-                            "imported_from": [str(s) for s in sources]}, out / "final.pt")
+    checkpoint.atomic_save(
+        {
+            "model": model.state_dict(),
+            "config": to_dict(cfg),
+            "config_hash": config_hash(cfg),
+            "step": 0,
+            "epoch": 0,
+            "avlib_version": __version__,
+            "imported_from": [str(s) for s in sources],
+        },
+        out / "final.pt",
+    )
     atomic_write_text(out / "import_report.txt", str(rep) + "\n")
     import json
 
-    atomic_write_text(out / "summary.json", json.dumps(
-        {"run": out.name, "imported_from": [str(s) for s in sources], "kind": kind, "loaded": len(rep.loaded),
-         "aliases": len(rep.aliases), "left_at_init": len(rep.left_at_init), "config_hash": config_hash(cfg)},
-        indent=2) + "\n")
+    atomic_write_text(
+        out / "summary.json",
+        json.dumps(
+            {
+                "run": out.name,
+                "imported_from": [str(s) for s in sources],
+                "kind": kind,
+                "loaded": len(rep.loaded),
+                "aliases": len(rep.aliases),
+                "left_at_init": len(rep.left_at_init),
+                "config_hash": config_hash(cfg),
+            },
+            indent=2,
+        )
+        + "\n",
+    )
     return rep

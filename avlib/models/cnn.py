@@ -11,6 +11,7 @@ the XDC paper). BatchNorm keeps PyTorch's defaults: XDC's public model sets ``mo
 PyTorch's convention weights the *current* batch by 90 % (the opposite of Caffe2's meaning);
 reference-notes section 4.1.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,8 +28,13 @@ class R2Plus1D18(nn.Module):
         from torchvision.models.video import r2plus1d_18
 
         net = r2plus1d_18(weights=None)
-        self.stem, self.layer1, self.layer2, self.layer3, self.layer4 = (net.stem, net.layer1, net.layer2,
-                                                                       net.layer3, net.layer4)
+        self.stem, self.layer1, self.layer2, self.layer3, self.layer4 = (
+            net.stem,
+            net.layer1,
+            net.layer2,
+            net.layer3,
+            net.layer4,
+        )
         self.embed_dim = 512
 
     def forward_maps(self, x: torch.Tensor) -> torch.Tensor:
@@ -54,14 +60,16 @@ class AudioResNet18(nn.Module):
         net = resnet18(weights=None)
         net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
         nn.init.kaiming_normal_(net.conv1.weight, mode="fan_out", nonlinearity="relu")
-        self.body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3,
-                                  net.layer4)
+        self.body = nn.Sequential(
+            net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4
+        )
         self.in_channels, self.embed_dim = in_channels, 512
 
     def forward_maps(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"AudioResNet18 expects a spectrogram [B, {self.in_channels}, mels, frames], "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"AudioResNet18 expects a spectrogram [B, {self.in_channels}, mels, frames], got {tuple(x.shape)}"
+            )
         return self.body(x)
 
     def features(self, x: torch.Tensor, pool: str = "mean") -> torch.Tensor:

@@ -5,6 +5,7 @@
 non-native grids like the encoder's) -> timm blocks -> optional final LayerNorm (XKD: none; MAE and
 CAV-MAE: yes) -> ``out_proj`` -> drop CLS -> ``pred [B, N, patch_dim]`` in the tokenizer's patch order.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,10 +33,21 @@ class MAEDecoder(nn.Module):
             for 2-D grids).
     """
 
-    def __init__(self, enc_dim: int, dec_dim: int, depth: int, num_heads: int, patch_dim: int,
-                 max_grid: Sequence[int], decoder_norm: bool = False, qkv_bias: bool = False,
-                 mlp_ratio: float = 4.0, norm_eps: float = 1e-5, interp_mode: InterpMode = "auto",
-                 interp_offset: float = 0.1):
+    def __init__(
+        self,
+        enc_dim: int,
+        dec_dim: int,
+        depth: int,
+        num_heads: int,
+        patch_dim: int,
+        max_grid: Sequence[int],
+        decoder_norm: bool = False,
+        qkv_bias: bool = False,
+        mlp_ratio: float = 4.0,
+        norm_eps: float = 1e-5,
+        interp_mode: InterpMode = "auto",
+        interp_offset: float = 0.1,
+    ):
         super().__init__()
         if min(enc_dim, dec_dim, patch_dim) < 1:
             raise ValueError(f"enc_dim, dec_dim and patch_dim must be positive, got {enc_dim}, {dec_dim}, {patch_dim}")
@@ -44,8 +56,9 @@ class MAEDecoder(nn.Module):
         self.max_grid = tuple(int(g) for g in max_grid)
         self.mid_proj = nn.Linear(enc_dim, dec_dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dec_dim))
-        self.pos_embed = LearnablePosEmbed(self.max_grid, dec_dim, cls_token=True, mode=interp_mode,
-                                           offset=interp_offset)
+        self.pos_embed = LearnablePosEmbed(
+            self.max_grid, dec_dim, cls_token=True, mode=interp_mode, offset=interp_offset
+        )
         self.blocks = build_blocks(cfg)
         self.norm = nn.LayerNorm(dec_dim, eps=norm_eps) if decoder_norm else nn.Identity()
         self.out_proj = nn.Linear(dec_dim, patch_dim)

@@ -11,6 +11,7 @@ The weight norm is explicit (parameters ``last_layer.weight_g [out, 1]`` and ``l
 [out, in]``, the key names of ``torch.nn.utils.weight_norm`` checkpoints), so ``deepcopy``, EMA over
 ``parameters()`` and ``state_dict`` behave like any plain module.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -83,7 +84,8 @@ def _check_tied_norm_entries(module, state_dict, prefix, *args) -> None:
                 raise ValueError(
                     f"{prefix}mlp.{k}.{leaf} differs from {prefix}mlp.{vals[0][0]}.{leaf}: this head has one shared "
                     "hidden norm (model.projector.shared_hidden_norm: true) but the state_dict was trained with "
-                    "independent norms; build it with shared_hidden_norm: false")
+                    "independent norms; build it with shared_hidden_norm: false"
+                )
 
 
 class DINOProjector(nn.Module):
@@ -106,10 +108,20 @@ class DINOProjector(nn.Module):
     into the batch for the BatchNorm.
     """
 
-    def __init__(self, in_dim: int, out_dim: int = 8192, hidden_dim: int = 2048, bottleneck_dim: int = 256,
-                 nlayers: int = 3, norm: Literal["ln", "bn"] | None = "ln",
-                 last_norm: Literal["ln_noaffine"] | None = "ln_noaffine", norm_last_layer: bool = True,
-                 act: Literal["gelu", "relu"] = "gelu", norm_eps: float = 1e-5, shared_hidden_norm: bool = False):
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int = 8192,
+        hidden_dim: int = 2048,
+        bottleneck_dim: int = 256,
+        nlayers: int = 3,
+        norm: Literal["ln", "bn"] | None = "ln",
+        last_norm: Literal["ln_noaffine"] | None = "ln_noaffine",
+        norm_last_layer: bool = True,
+        act: Literal["gelu", "relu"] = "gelu",
+        norm_eps: float = 1e-5,
+        shared_hidden_norm: bool = False,
+    ):
         super().__init__()
         if nlayers < 1:
             raise ValueError(f"nlayers must be >= 1, got {nlayers}")
@@ -124,8 +136,11 @@ class DINOProjector(nn.Module):
             shared = _norm(norm, hidden_dim, norm_eps) if shared_hidden_norm else None
             layers = []
             for i in range(nlayers - 1):
-                layers += [nn.Linear(in_dim if i == 0 else hidden_dim, hidden_dim),
-                           shared if shared is not None else _norm(norm, hidden_dim, norm_eps), _act(act)]
+                layers += [
+                    nn.Linear(in_dim if i == 0 else hidden_dim, hidden_dim),
+                    shared if shared is not None else _norm(norm, hidden_dim, norm_eps),
+                    _act(act),
+                ]
             layers.append(nn.Linear(hidden_dim, bottleneck_dim))
         self.mlp = nn.Sequential(*layers)
         self.shared_hidden_norm = bool(shared_hidden_norm) and nlayers >= 3 and norm is not None
@@ -133,8 +148,11 @@ class DINOProjector(nn.Module):
             self.register_load_state_dict_pre_hook(_check_tied_norm_entries)
         self.apply(self._init)
         self.last_layer = WeightNormLinear(bottleneck_dim, out_dim, fix_norm=norm_last_layer)
-        self.last_norm = (nn.LayerNorm(out_dim, eps=norm_eps, elementwise_affine=False)
-                          if last_norm == "ln_noaffine" else nn.Identity())
+        self.last_norm = (
+            nn.LayerNorm(out_dim, eps=norm_eps, elementwise_affine=False)
+            if last_norm == "ln_noaffine"
+            else nn.Identity()
+        )
 
     @staticmethod
     def _init(m: nn.Module) -> None:

@@ -8,6 +8,7 @@ Every sample keeps the same number ``K`` of tokens (the decoders rely on it).
 Kept count: XKD uses ``K = round(N * (1 - ratio))`` (Python ``round``), MAE ``K = int(N * (1 - ratio))``.
 Video 392 tokens at 0.85 keeps 59 (round) vs 58 (int); audio 560 at 0.80 keeps 112 vs 111.
 """
+
 from __future__ import annotations
 
 from typing import Literal, Sequence
@@ -55,9 +56,13 @@ def _from_shuffle(ids_shuffle: Tensor, k: int, dtype: torch.dtype) -> tuple[Tens
     return mask, ids_restore, ids_shuffle[:, :k]
 
 
-def random_masking(x: Tensor, ratio: float, generator: torch.Generator | None = None,
-                   rounding: Rounding = "round", noise: Tensor | None = None
-                   ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def random_masking(
+    x: Tensor,
+    ratio: float,
+    generator: torch.Generator | None = None,
+    rounding: Rounding = "round",
+    noise: Tensor | None = None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Per-sample unstructured masking by argsort of uniform noise (MAE; XKD ``models/mask.py``).
 
     Args:
@@ -86,9 +91,14 @@ def random_masking(x: Tensor, ratio: float, generator: torch.Generator | None = 
     return gather_tokens(x, ids_keep), mask, ids_restore, ids_keep
 
 
-def tube_masking(grid: Sequence[int], ratio: float, batch_size: int, generator: torch.Generator | None = None,
-                 rounding: Rounding = "round", device: torch.device | str | None = None
-                 ) -> tuple[Tensor, Tensor, Tensor]:
+def tube_masking(
+    grid: Sequence[int],
+    ratio: float,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    rounding: Rounding = "round",
+    device: torch.device | str | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
     """VideoMAE tube masking: one random spatial mask per sample, repeated over all ``t`` slices.
 
     Args:
@@ -109,13 +119,14 @@ def tube_masking(grid: Sequence[int], ratio: float, batch_size: int, generator: 
     k_s = num_kept(h * w, ratio, rounding)
     spatial = torch.argsort(_noise((batch_size, h * w), generator, device), dim=1)[:, :k_s]
     keep_s = torch.zeros(batch_size, h * w, dtype=torch.bool, device=device).scatter_(1, spatial, True)
-    keep = keep_s.repeat(1, t)                                               # [B, t*h*w]
-    ids_keep = keep.nonzero()[:, 1].reshape(batch_size, t * k_s)            # ascending per row
+    keep = keep_s.repeat(1, t)  # [B, t*h*w]
+    ids_keep = keep.nonzero()[:, 1].reshape(batch_size, t * k_s)  # ascending per row
     return masking_from_keep(ids_keep, t * h * w)
 
 
-def masking_from_keep(ids_keep: Tensor, n_tokens: int, dtype: torch.dtype = torch.float32
-                      ) -> tuple[Tensor, Tensor, Tensor]:
+def masking_from_keep(
+    ids_keep: Tensor, n_tokens: int, dtype: torch.dtype = torch.float32
+) -> tuple[Tensor, Tensor, Tensor]:
     """Build ``(mask [B, N], ids_restore [B, N], ids_keep [B, K])`` from given kept indices.
 
     The masked tokens follow the kept ones in ascending index order. ``ids_keep`` must hold ``K``

@@ -10,6 +10,7 @@ non-overlapping patches, flattens each patch in ``(pt ph pw c)`` order (video) o
 A Conv3d/Conv2d patch embedding with kernel = stride = patch is the same linear map; the weight
 converters permute between ``[D, pt*ph*pw*C]`` and ``[D, C, pt, ph, pw]`` (and the 2-D analogue).
 """
+
 from __future__ import annotations
 
 import math
@@ -47,9 +48,7 @@ def patch_grid(size: Sequence[int], patch: Sequence[int]) -> tuple[int, ...]:
         raise ValueError(f"input size {size} and patch {patch} have different ranks")
     for axis, (s, p) in enumerate(zip(size, patch)):
         if s % p != 0:
-            raise ValueError(
-                f"input size {size} is not divisible by patch {patch} (axis {axis}: {s} % {p} = {s % p})"
-            )
+            raise ValueError(f"input size {size} is not divisible by patch {patch} (axis {axis}: {s} % {p} = {s % p})")
     return tuple(s // p for s, p in zip(size, patch))
 
 
@@ -107,9 +106,7 @@ def linear_to_conv_weight(weight: Tensor, patch: Sequence[int], in_chans: int) -
     """
     patch = tuple(int(p) for p in patch)
     if weight.ndim != 2 or weight.shape[1] != math.prod(patch) * in_chans:
-        raise ValueError(
-            f"weight of shape {tuple(weight.shape)} does not match patch {patch} x in_chans {in_chans}"
-        )
+        raise ValueError(f"weight of shape {tuple(weight.shape)} does not match patch {patch} x in_chans {in_chans}")
     D, n = weight.shape[0], len(patch)
     w = weight.reshape(D, *patch, in_chans)
     return w.permute(0, n + 1, *range(1, n + 1)).contiguous()
@@ -140,7 +137,7 @@ class _Tokenizer(nn.Module):
 
     def grid(self, input_shape: Sequence[int]) -> tuple[int, ...]:
         """Token grid for an input shape (full ``x.shape`` or just its trailing spatial dims)."""
-        size = tuple(input_shape)[-self.ndim_spatial:]
+        size = tuple(input_shape)[-self.ndim_spatial :]
         if len(size) != self.ndim_spatial:
             raise ValueError(f"input_shape {tuple(input_shape)} has fewer than {self.ndim_spatial} spatial dims")
         return patch_grid(size, self.patch)

@@ -9,6 +9,7 @@ Equal grids return the table unchanged (exact identity).
 
 Grids are token grids: ``(t, h, w)`` for video, ``(f, t)`` (frequency-major) for audio.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,8 +53,9 @@ def _resize(x: Tensor, src: tuple[int, ...], dst: tuple[int, ...], mode: str, of
         )
     torch_mode = {"trilinear": "trilinear", "bicubic_time": "bicubic", "bicubic": "bicubic", "linear": "linear"}[mode]
     if offset > 0:
-        scale = tuple(1.0 if (mode == "bicubic_time" and i == 0) else (d + offset) / s
-                      for i, (s, d) in enumerate(zip(src, dst)))
+        scale = tuple(
+            1.0 if (mode == "bicubic_time" and i == 0) else (d + offset) / s for i, (s, d) in enumerate(zip(src, dst))
+        )
         out = F.interpolate(x, scale_factor=scale, mode=torch_mode, align_corners=False)
     else:
         out = F.interpolate(x, size=dst, mode=torch_mode, align_corners=False)
@@ -69,8 +71,14 @@ def _grids(src_grid: Sequence[int], dst_grid: Sequence[int]) -> tuple[tuple[int,
     return src, dst
 
 
-def interpolate(pos: Tensor, src_grid: Sequence[int], dst_grid: Sequence[int], mode: InterpMode = "auto",
-                offset: float = 0.1, cls_token: bool = True) -> Tensor:
+def interpolate(
+    pos: Tensor,
+    src_grid: Sequence[int],
+    dst_grid: Sequence[int],
+    mode: InterpMode = "auto",
+    offset: float = 0.1,
+    cls_token: bool = True,
+) -> Tensor:
     """Interpolate ``pos [1, c+N_src, D] -> [1, c+N_dst, D]`` (``c = 1`` with a CLS slot, else 0).
 
     ``mode``: ``trilinear`` (video ``(t, h, w)``), ``bicubic_time`` (audio ``(f, t)``, frequency size
@@ -90,9 +98,14 @@ def interpolate(pos: Tensor, src_grid: Sequence[int], dst_grid: Sequence[int], m
     return torch.cat([pos[:, :c], out], dim=1)
 
 
-def interpolation_matrix(src_grid: Sequence[int], dst_grid: Sequence[int], mode: InterpMode = "auto",
-                         offset: float = 0.1, dtype: torch.dtype = torch.float32,
-                         device: torch.device | str | None = None) -> Tensor:
+def interpolation_matrix(
+    src_grid: Sequence[int],
+    dst_grid: Sequence[int],
+    mode: InterpMode = "auto",
+    offset: float = 0.1,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> Tensor:
     """Matrix ``M [N_dst, N_src]`` with ``interpolate(pos)[c:] == M @ pos[c:]`` (interpolation is linear)."""
     src, dst = _grids(src_grid, dst_grid)
     mode = _resolve_mode(mode, len(src))
@@ -110,8 +123,9 @@ class LearnablePosEmbed(nn.Module):
     parameter at every call, so gradients always reach ``weight`` and the table never goes stale.
     """
 
-    def __init__(self, grid: Sequence[int], dim: int, cls_token: bool = True, mode: InterpMode = "auto",
-                 offset: float = 0.1):
+    def __init__(
+        self, grid: Sequence[int], dim: int, cls_token: bool = True, mode: InterpMode = "auto", offset: float = 0.1
+    ):
         super().__init__()
         self.grid = tuple(int(g) for g in grid)
         if not self.grid or min(self.grid) < 1 or dim < 1:
@@ -126,8 +140,9 @@ class LearnablePosEmbed(nn.Module):
         """Cached ``[N_grid, N_self]`` interpolation matrix on the parameter's device and dtype."""
         key = (tuple(int(g) for g in grid), self.weight.device, self.weight.dtype)
         if key not in self._cache:
-            self._cache[key] = interpolation_matrix(self.grid, key[0], self.mode, self.offset,
-                                                    self.weight.dtype, self.weight.device)
+            self._cache[key] = interpolation_matrix(
+                self.grid, key[0], self.mode, self.offset, self.weight.dtype, self.weight.device
+            )
         return self._cache[key]
 
     def forward(self, grid: Sequence[int] | None = None) -> Tensor:
@@ -145,6 +160,7 @@ class LearnablePosEmbed(nn.Module):
 
 
 # ----------------------------------------------------------------------------- fixed sin-cos tables
+
 
 def sincos_pos_embed_1d(dim: int, positions: Tensor | int) -> Tensor:
     """Sin-cos table ``[L, dim]``: first half ``sin(p * w_k)``, second half ``cos(p * w_k)``,
@@ -182,8 +198,9 @@ def sincos_pos_embed_3d(dim: int, grid: Sequence[int], cls_token: bool = False) 
         raise ValueError(f"dim must be divisible by 16 for a 3-D sin-cos table, got {dim}")
     t, h, w = (int(g) for g in grid)
     d_t = dim // 4
-    temporal = sincos_pos_embed_1d(d_t, t)                      # [t, d_t]
-    spatial = sincos_pos_embed_2d(dim - d_t, (h, w))            # [h*w, d_s]
-    table = torch.cat([temporal[:, None].expand(t, h * w, d_t),
-                       spatial[None].expand(t, h * w, dim - d_t)], dim=2).reshape(t * h * w, dim)
+    temporal = sincos_pos_embed_1d(d_t, t)  # [t, d_t]
+    spatial = sincos_pos_embed_2d(dim - d_t, (h, w))  # [h*w, d_s]
+    table = torch.cat(
+        [temporal[:, None].expand(t, h * w, d_t), spatial[None].expand(t, h * w, dim - d_t)], dim=2
+    ).reshape(t * h * w, dim)
     return _with_cls(table, cls_token)

@@ -9,6 +9,7 @@ which is what XKD's cross-modal ``refine`` reads (CLS row).
 ``blocks`` may be injected: two encoders given the same ``nn.ModuleList`` share their transformer
 blocks (XKD-MAS/MATS, §1.8) while keeping their own tokenizer, pos-embed, CLS token and final norm.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
@@ -25,8 +26,15 @@ from avlib.numerics import accumulation_dtype
 from .masking import Rounding, gather_tokens, masking_from_keep, random_masking
 from .pos_embed import LearnablePosEmbed
 
-__all__ = ["ViTConfig", "VIT_PRESETS", "vit_config", "build_blocks", "init_weights", "last_block_attention",
-           "ViTEncoder"]
+__all__ = [
+    "ViTConfig",
+    "VIT_PRESETS",
+    "vit_config",
+    "build_blocks",
+    "init_weights",
+    "last_block_attention",
+    "ViTEncoder",
+]
 
 VIT_PRESETS: dict[str, tuple[int, int, int]] = {
     "micro": (64, 2, 4),
@@ -105,8 +113,9 @@ def build_blocks(cfg: str | Mapping | ViTConfig) -> nn.ModuleList:
     dpr = torch.linspace(0, cfg.drop_path, cfg.depth).tolist()
     norm = partial(nn.LayerNorm, eps=cfg.norm_eps)
     blocks = nn.ModuleList(
-        Block(cfg.embed_dim, cfg.num_heads, mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias, drop_path=p,
-              norm_layer=norm)
+        Block(
+            cfg.embed_dim, cfg.num_heads, mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias, drop_path=p, norm_layer=norm
+        )
         for p in dpr
     )
     init_weights(blocks)
@@ -120,8 +129,9 @@ def last_block_attention(block: Block, x: Tensor) -> Tensor:
     B, N, _ = x.shape
     acc = accumulation_dtype(x.dtype, attn.qkv.weight.dtype)  # the map sets refine's weights: >= fp32
     with torch.autocast(device_type=x.device.type, enabled=False):
-        qkv = F.linear(block.norm1(x.to(acc)), attn.qkv.weight.to(acc),
-                       None if attn.qkv.bias is None else attn.qkv.bias.to(acc))
+        qkv = F.linear(
+            block.norm1(x.to(acc)), attn.qkv.weight.to(acc), None if attn.qkv.bias is None else attn.qkv.bias.to(acc)
+        )
         qkv = qkv.reshape(B, N, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
         q, k = attn.q_norm(qkv[0]), attn.k_norm(qkv[1])
         return ((q * attn.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
@@ -140,12 +150,20 @@ class ViTEncoder(nn.Module):
         interp_offset: DINO "+0.1" offset of the pos-embed interpolation (0 = plain ``size=``).
     """
 
-    def __init__(self, tokenizer: nn.Module, max_grid: Sequence[int], cfg: str | Mapping | ViTConfig,
-                 blocks: nn.ModuleList | None = None, interp_offset: float = 0.1):
+    def __init__(
+        self,
+        tokenizer: nn.Module,
+        max_grid: Sequence[int],
+        cfg: str | Mapping | ViTConfig,
+        blocks: nn.ModuleList | None = None,
+        interp_offset: float = 0.1,
+    ):
         super().__init__()
         self.cfg = cfg = vit_config(cfg)
         if getattr(tokenizer, "embed_dim", None) != cfg.embed_dim:
-            raise ValueError(f"tokenizer.embed_dim={getattr(tokenizer, 'embed_dim', None)} != cfg.embed_dim={cfg.embed_dim}")
+            raise ValueError(
+                f"tokenizer.embed_dim={getattr(tokenizer, 'embed_dim', None)} != cfg.embed_dim={cfg.embed_dim}"
+            )
         self.max_grid = tuple(int(g) for g in max_grid)
         if len(self.max_grid) != tokenizer.ndim_spatial:
             raise ValueError(f"max_grid {self.max_grid} must have {tokenizer.ndim_spatial} dims for this tokenizer")
@@ -154,8 +172,9 @@ class ViTEncoder(nn.Module):
         init_weights(self.tokenizer)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.embed_dim))
         nn.init.normal_(self.cls_token, std=0.02)
-        self.pos_embed = LearnablePosEmbed(self.max_grid, cfg.embed_dim, cls_token=True,
-                                           mode=tokenizer.interp_mode, offset=interp_offset)
+        self.pos_embed = LearnablePosEmbed(
+            self.max_grid, cfg.embed_dim, cls_token=True, mode=tokenizer.interp_mode, offset=interp_offset
+        )
         if blocks is None:
             blocks = build_blocks(cfg)
         elif not isinstance(blocks, nn.ModuleList) or len(blocks) != cfg.depth:
@@ -165,9 +184,17 @@ class ViTEncoder(nn.Module):
         self.blocks = blocks
         self.norm = nn.LayerNorm(cfg.embed_dim, eps=cfg.norm_eps)
 
-    def forward(self, x: Tensor, mask_ratio: float = 0.0, generator: torch.Generator | None = None,
-                return_attn: bool = False, *, rounding: Rounding = "round",
-                ids_keep: Tensor | None = None, noise: Tensor | None = None) -> dict:
+    def forward(
+        self,
+        x: Tensor,
+        mask_ratio: float = 0.0,
+        generator: torch.Generator | None = None,
+        return_attn: bool = False,
+        *,
+        rounding: Rounding = "round",
+        ids_keep: Tensor | None = None,
+        noise: Tensor | None = None,
+    ) -> dict:
         """Encode ``x`` (``[B, C, T, H, W]`` video or ``[B, C, F, T]`` spectrogram).
 
         Args:

@@ -5,6 +5,7 @@ runs), linear evaluation on a few tasks, the paper's numbers beside ours, and di
 form "row A beats row B on task T". What differs between artifacts is data, so it lives in
 ``params/<artifact>.yaml``; the notebooks call :func:`run_ablation_table` with it.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,9 @@ def _check_spec(artifact_id: str, rows: dict, tasks: dict, claims: list) -> None
     for i, c in enumerate(claims):
         unknown = set(c) - CLAIM_KEYS
         if unknown:
-            raise ValueError(f"{artifact_id}: claims[{i}]: unknown key(s) {sorted(unknown)}; allowed {sorted(CLAIM_KEYS)}")
+            raise ValueError(
+                f"{artifact_id}: claims[{i}]: unknown key(s) {sorted(unknown)}; allowed {sorted(CLAIM_KEYS)}"
+            )
         for side in ("better", "worse"):
             if c.get(side) not in rows:
                 raise ValueError(f"{artifact_id}: claims[{i}].{side}={c.get(side)!r} is not a row ({list(rows)})")
@@ -71,8 +74,14 @@ def line_figure(plot: pd.DataFrame, *, xlabel: str, title: str):
     for ax, t in zip(axes[0], tasks):
         d = plot[plot.task == t].sort_values("x")
         for series, ds in d.groupby("series", sort=False):
-            ax.errorbar(ds.x, ds["mean"], yerr=ds["std"].fillna(0), marker="o", capsize=3,
-                        label=f"{series} (ours, mean ± std)" if series else "ours (mean ± std)")
+            ax.errorbar(
+                ds.x,
+                ds["mean"],
+                yerr=ds["std"].fillna(0),
+                marker="o",
+                capsize=3,
+                label=f"{series} (ours, mean ± std)" if series else "ours (mean ± std)",
+            )
         if d.paper.notna().any():
             ax2 = ax.twinx()
             ax2.plot(d.x, d.paper, "s--", color="tab:gray", alpha=0.7, label="paper (right axis)")
@@ -89,10 +98,23 @@ def line_figure(plot: pd.DataFrame, *, xlabel: str, title: str):
     return fig
 
 
-def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement: str, rows: dict, tasks: dict,
-                       claims: list, evals_dir: str = "evals/ablation", runs_dir: str = "runs/ablation",
-                       reference: str | None = None, out_dir: str | None = None, figure: dict | None = None,
-                       evaluated: str | None = None, root: str | None = None) -> Result:
+def run_ablation_table(
+    *,
+    artifact_id: str,
+    title: str,
+    caption: str,
+    statement: str,
+    rows: dict,
+    tasks: dict,
+    claims: list,
+    evals_dir: str = "evals/ablation",
+    runs_dir: str = "runs/ablation",
+    reference: str | None = None,
+    out_dir: str | None = None,
+    figure: dict | None = None,
+    evaluated: str | None = None,
+    root: str | None = None,
+) -> Result:
     """Measured vs paper for a set of pretraining configurations, with directional claims.
 
     Args:
@@ -114,7 +136,9 @@ def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement:
     out = resolve(out_dir or f"results/{artifact_id}", root)
     ref_path = resolve(reference or f"params/reference/{artifact_id}.csv", root)
     if not ref_path.is_file():
-        raise FileNotFoundError(f"{artifact_id}: missing reference {ref_path} (header only when the paper gives no numbers)")
+        raise FileNotFoundError(
+            f"{artifact_id}: missing reference {ref_path} (header only when the paper gives no numbers)"
+        )
     ref = pd.read_csv(ref_path)
     profile = active_profile_name(root)
     tidy = _collect({k: r["runs"] for k, r in rows.items()}, tasks, ev_dir)
@@ -125,8 +149,12 @@ def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement:
     chance = {t: float(tidy[tidy.task == t]["chance"].mean()) for t in tasks}
     xs = {key: _x_value(row, rn_dir) for key, row in rows.items()}
     enc_col = evaluated is None
-    header = (["Setting"] + (["encoder"] if enc_col else []) + [f"{tasks[t]} (paper)" for t in tasks]
-              + [f"{tasks[t]} (ours)" for t in tasks])
+    header = (
+        ["Setting"]
+        + (["encoder"] if enc_col else [])
+        + [f"{tasks[t]} (paper)" for t in tasks]
+        + [f"{tasks[t]} (ours)" for t in tasks]
+    )
     md_rows, metrics, plot = [], {}, []
     for key, row in rows.items():
         paper_cells, our_cells = [], []
@@ -136,16 +164,28 @@ def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement:
             paper_cells.append(f"{pv:.1f}" if math.isfinite(pv) else "—")
             our_cells.append(fmt_ms(m, s, n))
             metrics[f"{key}/{t}/mean"], metrics[f"{key}/{t}/std"], metrics[f"{key}/{t}/n_seeds"] = m, s, n
-            plot.append({"task": tasks[t], "method": row.get("label", key), "row": key, "x": xs[key],
-                         "series": row.get("series", ""),
-                         "mean": m, "std": s, "paper": pv, "chance": chance[t]})
+            plot.append(
+                {
+                    "task": tasks[t],
+                    "method": row.get("label", key),
+                    "row": key,
+                    "x": xs[key],
+                    "series": row.get("series", ""),
+                    "mean": m,
+                    "std": s,
+                    "paper": pv,
+                    "chance": chance[t],
+                }
+            )
         enc = sorted(tidy[tidy.row == key]["encoder"].unique())
         md_rows.append([row.get("label", key)] + (["/".join(enc)] if enc_col else []) + paper_cells + our_cells)
     quoted = [r for r in dict.fromkeys(ref["row"]) if r not in rows]  # paper columns not run here
     for r in quoted:
         cells = [f"{_paper_value(ref, r, t):.1f}" if np.isfinite(_paper_value(ref, r, t)) else "—" for t in tasks]
         md_rows.append([f"{r} (paper only, not run)"] + ([""] if enc_col else []) + cells + ["" for _ in tasks])
-    md_rows.append(["chance level"] + ([""] if enc_col else []) + ["" for _ in tasks] + [f"{chance[t]:.1f}" for t in tasks])
+    md_rows.append(
+        ["chance level"] + ([""] if enc_col else []) + ["" for _ in tasks] + [f"{chance[t]:.1f}" for t in tasks]
+    )
 
     judged = []
     for c in claims:
@@ -153,34 +193,67 @@ def run_ablation_table(*, artifact_id: str, title: str, caption: str, statement:
             pair = paired_diff_spread if c.get("paired") else diff_spread
             d, sp = pair(vals(c["better"], t), vals(c["worse"], t))
             text = c.get("text", "{better} beats {worse} on {dataset}").format(
-                dataset=tasks[t], better=rows[c["better"]].get("label", c["better"]),
-                worse=rows[c["worse"]].get("label", c["worse"]))
+                dataset=tasks[t],
+                better=rows[c["better"]].get("label", c["better"]),
+                worse=rows[c["worse"]].get("label", c["worse"]),
+            )
             judged.append({"claim": text, "task": t, "diff": d, "spread": sp, "verdict": verdict(d, sp)})
     overall, counts = overall_verdict(judged) if judged else ("n/a", {})
     seeds = sorted(tidy.seed.unique().tolist())
     all_runs = [r for row in rows.values() for r in row["runs"]]
     stage_times = _stage_times(all_runs, ev_dir, rn_dir)
-    md = [f"# {title} (profile `{profile}`)", "", caption.strip(), "",
-          f"*(paper)* columns quote the paper (— where it has no such row or column); *(ours)* columns are "
-          f"measured here, linear evaluation of {'the encoder named in the second column' if enc_col else evaluated}, "
-          f"mean ± std over seeds "
-          f"{seeds}; the last row is the chance level. Claims use the difference of seed means (spread: its "
-          f"standard error; the paired per-seed difference where a claim compares two encoders of the same runs).",
-          "", markdown_table(header, md_rows), ""]
+    md = [
+        f"# {title} (profile `{profile}`)",
+        "",
+        caption.strip(),
+        "",
+        f"*(paper)* columns quote the paper (— where it has no such row or column); *(ours)* columns are "
+        f"measured here, linear evaluation of {'the encoder named in the second column' if enc_col else evaluated}, "
+        f"mean ± std over seeds "
+        f"{seeds}; the last row is the chance level. Claims use the difference of seed means (spread: its "
+        f"standard error; the paired per-seed difference where a claim compares two encoders of the same runs).",
+        "",
+        markdown_table(header, md_rows),
+        "",
+    ]
     if judged:
         md += claims_block(statement, overall, counts, judged)
-    md += ["", "Stage wall times (s): " + ", ".join(
-        f"{r}: pretrain {v['pretrain_s']}, eval {v['eval_s']}" for r, v in stage_times.items())]
+    md += [
+        "",
+        "Stage wall times (s): "
+        + ", ".join(f"{r}: pretrain {v['pretrain_s']}, eval {v['eval_s']}" for r, v in stage_times.items()),
+    ]
     extra = {"artifact": artifact_id, "rows": rows, "stage_times_s": stage_times}
     fig_title = f"{title} (profile {profile})"
     if not figure or figure.get("kind", "bars") == "bars":
-        return finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=judged, plot=plot, title=fig_title,
-                                 profile=profile, started=t0, root=root, extra=extra)
+        return finish_bar_table(
+            out,
+            tidy=tidy,
+            md=md,
+            metrics=metrics,
+            claims=judged,
+            plot=plot,
+            title=fig_title,
+            profile=profile,
+            started=t0,
+            root=root,
+            extra=extra,
+        )
     if figure.get("kind") != "line":
         raise ValueError(f"{artifact_id}: figure.kind must be 'bars' or 'line', got {figure.get('kind')!r}")
     missing = [k for k, r in rows.items() if not np.isfinite(xs[k])]
     if missing:
         raise ValueError(f"{artifact_id}: a line figure needs an 'x' or 'x_from' in rows {missing}")
-    return finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=judged,
-                            fig=line_figure(pd.DataFrame(plot), xlabel=figure.get("xlabel", "setting"), title=fig_title),
-                            fig_data=pd.DataFrame(plot), profile=profile, started=t0, root=root, extra=extra)
+    return finish_artifact(
+        out,
+        tidy=tidy,
+        md=md,
+        metrics=metrics,
+        claims=judged,
+        fig=line_figure(pd.DataFrame(plot), xlabel=figure.get("xlabel", "setting"), title=fig_title),
+        fig_data=pd.DataFrame(plot),
+        profile=profile,
+        started=t0,
+        root=root,
+        extra=extra,
+    )

@@ -1,4 +1,5 @@
 """One matplotlib style; figures saved with fixed dpi and no timestamp metadata (stable hashes)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,8 +29,9 @@ def bar_compare(df: pd.DataFrame, title: str = ""):
     for i, m in enumerate(methods):
         sub = df[df.method == m].set_index("task").reindex(tasks)
         x = np.arange(len(tasks)) + (i - (len(methods) - 1) / 2) * w
-        ax.bar(x, sub["mean"], w, yerr=sub["std"].fillna(0), capsize=3, color=colors[i % len(colors)],
-               label=f"{m} (ours)")
+        ax.bar(
+            x, sub["mean"], w, yerr=sub["std"].fillna(0), capsize=3, color=colors[i % len(colors)], label=f"{m} (ours)"
+        )
         ax.scatter(x, sub["paper"], marker="_", s=250, color="k", zorder=3, label="paper" if i == 0 else None)
     if "chance" in df:
         ch = df.drop_duplicates("task").set_index("task").reindex(tasks)["chance"]
@@ -52,8 +54,7 @@ def claims_forest(df: pd.DataFrame, title: str = ""):
     colours = {"supports": "tab:green", "contradicts": "tab:red", "cannot resolve": "tab:gray"}
     arts = list(dict.fromkeys(df["artifact"]))
     n = len(arts)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 0.3 * n + 1.6), sharey=True,
-                                 gridspec_kw={"width_ratios": [1, 1.4]})
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 0.3 * n + 1.6), sharey=True, gridspec_kw={"width_ratios": [1, 1.4]})
     y = {a: i for i, a in enumerate(arts[::-1])}
     left = np.zeros(n)
     for v, c in colours.items():

@@ -1,5 +1,6 @@
 """Figures drawn from trained models: teacher distributions (XKD Fig. 2), reconstructions (Fig. 5,
 Figs. S8-S12) and attention overlays (Fig. 3)."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -50,8 +51,9 @@ def reconstruction_figure(ex: dict, curves: pd.DataFrame, title: str = ""):
     vr, ar = list(ex["video"]), list(ex["audio"])
     n = ex["frames"].shape[0]
     rows = max(len(vr), len(ar))
-    fig, axes = plt.subplots(rows, 2 * n + 2 * n + 1, figsize=(1.5 * (4 * n + 1) + 1.5, 1.5 * rows + 0.6),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rows, 2 * n + 2 * n + 1, figsize=(1.5 * (4 * n + 1) + 1.5, 1.5 * rows + 0.6), squeeze=False
+    )
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
@@ -74,10 +76,12 @@ def reconstruction_figure(ex: dict, curves: pd.DataFrame, title: str = ""):
         rec = ex["audio"][r]
         vmin, vmax = np.nanpercentile(rec["input"], [1, 99])
         for j in range(n):
-            axes[i][off + 2 * j].imshow(_spec_image(rec["masked"][j, 0]), origin="lower", aspect="auto",
-                                        vmin=vmin, vmax=vmax, cmap="magma")
-            axes[i][off + 2 * j + 1].imshow(rec["recon"][j, 0], origin="lower", aspect="auto", vmin=vmin, vmax=vmax,
-                                            cmap="magma")
+            axes[i][off + 2 * j].imshow(
+                _spec_image(rec["masked"][j, 0]), origin="lower", aspect="auto", vmin=vmin, vmax=vmax, cmap="magma"
+            )
+            axes[i][off + 2 * j + 1].imshow(
+                rec["recon"][j, 0], origin="lower", aspect="auto", vmin=vmin, vmax=vmax, cmap="magma"
+            )
             if i == 0:
                 axes[i][off + 2 * j].set_title(f"audio {j}: masked", fontsize=7)
                 axes[i][off + 2 * j + 1].set_title("reconstructed", fontsize=7)
@@ -87,10 +91,14 @@ def reconstruction_figure(ex: dict, curves: pd.DataFrame, title: str = ""):
         ax.remove()
     axc = fig.add_subplot(gs[:, -1])
     for m, d in curves.groupby("modality", sort=False):
-        g = d.groupby("mask_ratio").agg(mean=("masked_error", "mean"), std=("masked_error", "std"),
-                                        base=("zero_baseline", "mean")).reset_index()
-        axc.errorbar(g.mask_ratio * 100, g["mean"], yerr=g["std"].fillna(0), marker="o", capsize=3,
-                     color=COLOURS[m], label=m)
+        g = (
+            d.groupby("mask_ratio")
+            .agg(mean=("masked_error", "mean"), std=("masked_error", "std"), base=("zero_baseline", "mean"))
+            .reset_index()
+        )
+        axc.errorbar(
+            g.mask_ratio * 100, g["mean"], yerr=g["std"].fillna(0), marker="o", capsize=3, color=COLOURS[m], label=m
+        )
         axc.plot(g.mask_ratio * 100, g.base, ls=":", color=COLOURS[m], label=f"{m}: all-zero baseline")
     axc.set_xlabel("mask ratio %", fontsize=8)
     axc.set_ylabel("masked-patch error", fontsize=8)
@@ -122,14 +130,28 @@ def attention_figure(examples: dict, title: str = ""):
             axes[j][k].imshow(_upsample(av / av.max(), frame.shape[:2]), cmap="jet", alpha=0.45, vmin=0, vmax=1)
             aa = examples[group]["att"]["audio"][j]
             axes[j][3 + k].imshow(spec, origin="lower", aspect="auto", cmap="gray")
-            axes[j][3 + k].imshow(_upsample(aa / aa.max(), spec.shape), origin="lower", aspect="auto", cmap="jet",
-                                  alpha=0.45, vmin=0, vmax=1)
+            axes[j][3 + k].imshow(
+                _upsample(aa / aa.max(), spec.shape),
+                origin="lower",
+                aspect="auto",
+                cmap="jet",
+                alpha=0.45,
+                vmin=0,
+                vmax=1,
+            )
         for ax in axes[j]:
             ax.set_xticks([])
             ax.set_yticks([])
-    for k, name in enumerate(["frame", f"with refine ({examples['with']['run']})",
-                              f"without refine ({examples['without']['run']})", "log-mel spectrogram",
-                              "with refine", "without refine"]):
+    for k, name in enumerate(
+        [
+            "frame",
+            f"with refine ({examples['with']['run']})",
+            f"without refine ({examples['without']['run']})",
+            "log-mel spectrogram",
+            "with refine",
+            "without refine",
+        ]
+    ):
         axes[0][k].set_title(name, fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -1,4 +1,5 @@
 """``provenance.json``: where a result came from (git sha, versions, device, profile, wall time)."""
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,12 @@ from avlib.paths import atomic_write_text
 
 def git_sha(root: str | Path | None = None) -> str:
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except Exception:  # not a git checkout (e.g. an sdist)
         return "unknown"
@@ -41,10 +45,18 @@ def device_info() -> dict:
     return info
 
 
-def write_provenance(out_dir: str | Path, *, profile: str, started: float, extra: dict | None = None,
-                     root: str | Path | None = None) -> Path:
-    rec = {"git_sha": git_sha(root), "versions": versions(), "device": device_info(), "profile": profile,
-           "wall_s": round(time.time() - started, 2),
-           "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(extra or {})}
-    return atomic_write_text(Path(out_dir) / "provenance.json",
-                             json.dumps(rec, indent=2, sort_keys=True, default=str) + "\n")
+def write_provenance(
+    out_dir: str | Path, *, profile: str, started: float, extra: dict | None = None, root: str | Path | None = None
+) -> Path:
+    rec = {
+        "git_sha": git_sha(root),
+        "versions": versions(),
+        "device": device_info(),
+        "profile": profile,
+        "wall_s": round(time.time() - started, 2),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **(extra or {}),
+    }
+    return atomic_write_text(
+        Path(out_dir) / "provenance.json", json.dumps(rec, indent=2, sort_keys=True, default=str) + "\n"
+    )

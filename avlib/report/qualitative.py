@@ -4,6 +4,7 @@ distributions), Fig. 3 (attention with and without refine) and Fig. 5 / Figs. S8
 Each runner loads the listed runs, measures, writes the DESIGN section 6 files (``fig.png``,
 ``fig_data.csv``, ``table.md``, ``table.csv``, ``metrics.json`` with claims, ``provenance.json``) and
 returns a :class:`avlib.report.experiments.Result`."""
+
 from __future__ import annotations
 
 import time
@@ -28,10 +29,18 @@ def _load(runs_dir: Path, run: str):
     return load_pretrained(path)
 
 
-def run_xkd_fig02_distributions(*, runs: list, dataset: str = "cache/k400", split: str = "test", n_clips: int = 128,
-                                common_tau: float = 0.1, runs_dir: str = "runs",
-                                out_dir: str = "results/xkd_fig02_distributions",
-                                artifact_id: str = "xkd_fig02_distributions", root: str | None = None) -> Result:
+def run_xkd_fig02_distributions(
+    *,
+    runs: list,
+    dataset: str = "cache/k400",
+    split: str = "test",
+    n_clips: int = 128,
+    common_tau: float = 0.1,
+    runs_dir: str = "runs",
+    out_dir: str = "results/xkd_fig02_distributions",
+    artifact_id: str = "xkd_fig02_distributions",
+    root: str | None = None,
+) -> Result:
     """XKD Fig. 2: sharpness of the audio vs video teachers' output distributions on paired clips.
 
     Claim (paper, Sec. 4.3): the audio distribution is sharper than the video one. Judged on the
@@ -54,49 +63,124 @@ def run_xkd_fig02_distributions(*, runs: list, dataset: str = "cache/k400", spli
                 st = s[m][which]
                 tau = s[m]["tau"] if which == "trained" else common_tau
                 ent[which][m].append(float(st["entropy"].mean()))
-                rows.append({"run": run, "seed": cfg.train.seed, "modality": m, "temperature": which, "tau": tau,
-                             "entropy_mean": float(st["entropy"].mean()), "entropy_std": float(st["entropy"].std()),
-                             "max_prob_mean": float(st["max_prob"].mean()), "log_k": float(np.log(k))})
-            curves.append(pd.DataFrame({"run": run, "modality": m, "rank": np.arange(1, k + 1),
-                                        "mean_sorted_prob": s[m]["common"]["rank_curve"]}))
+                rows.append(
+                    {
+                        "run": run,
+                        "seed": cfg.train.seed,
+                        "modality": m,
+                        "temperature": which,
+                        "tau": tau,
+                        "entropy_mean": float(st["entropy"].mean()),
+                        "entropy_std": float(st["entropy"].std()),
+                        "max_prob_mean": float(st["max_prob"].mean()),
+                        "log_k": float(np.log(k)),
+                    }
+                )
+            curves.append(
+                pd.DataFrame(
+                    {
+                        "run": run,
+                        "modality": m,
+                        "rank": np.arange(1, k + 1),
+                        "mean_sorted_prob": s[m]["common"]["rank_curve"],
+                    }
+                )
+            )
             hist = s[m]["common"]["entropy"]
             curves.append(pd.DataFrame({"run": run, "modality": m, "rank": -1, "entropy": hist}))
     tidy = pd.DataFrame(rows)
     fig_data = pd.concat(curves, ignore_index=True)
     d, sp = paired_diff_spread(ent["common"]["video"], ent["common"]["audio"])
-    claims = [{"claim": f"the audio teacher's distribution is sharper (lower entropy) than the video teacher's, "
-                        f"at a common tau {common_tau}", "task": "common", "diff": d, "spread": sp,
-               "verdict": verdict(d, sp)}]
+    claims = [
+        {
+            "claim": f"the audio teacher's distribution is sharper (lower entropy) than the video teacher's, "
+            f"at a common tau {common_tau}",
+            "task": "common",
+            "diff": d,
+            "spread": sp,
+            "verdict": verdict(d, sp),
+        }
+    ]
     overall, counts = overall_verdict(claims)
-    summary = tidy.groupby(["temperature", "modality"]).agg(
-        tau=("tau", "first"), entropy=("entropy_mean", "mean"), entropy_sd=("entropy_mean", "std"),
-        max_prob=("max_prob_mean", "mean"), log_k=("log_k", "first")).reset_index()
-    md = [f"# XKD Fig. 2: sharpness of the audio and video teachers' outputs (profile `{profile}`)", "",
-          f"Teacher projector outputs of {n_clips} paired `{dataset}` {split} clips (refined as in training, "
-          "centred by the training centre), softmax at each teacher's trained final temperature and at one "
-          f"common temperature ({common_tau}). Entropy in nats (uniform = log K); mean over runs {list(runs)}. "
-          "The paper shows this as a figure only (no numbers).", "",
-          markdown_table(["temperature", "modality", "tau", "mean entropy (nats)", "sd over runs", "mean max prob",
-                          "log K"],
-                         [[r.temperature, r.modality, f"{r.tau:g}", f"{r.entropy:.4f}",
-                           f"{r.entropy_sd:.4f}" if np.isfinite(r.entropy_sd) else "n/a", f"{r.max_prob:.5f}",
-                           f"{r.log_k:.3f}"] for r in summary.itertuples()]), "",
-          *claims_block("audio has a sharper distribution than video", overall, counts, claims,
-                         "measured diff (H_video - H_audio, nats)", "spread (SE of paired diffs)")]
+    summary = (
+        tidy.groupby(["temperature", "modality"])
+        .agg(
+            tau=("tau", "first"),
+            entropy=("entropy_mean", "mean"),
+            entropy_sd=("entropy_mean", "std"),
+            max_prob=("max_prob_mean", "mean"),
+            log_k=("log_k", "first"),
+        )
+        .reset_index()
+    )
+    md = [
+        f"# XKD Fig. 2: sharpness of the audio and video teachers' outputs (profile `{profile}`)",
+        "",
+        f"Teacher projector outputs of {n_clips} paired `{dataset}` {split} clips (refined as in training, "
+        "centred by the training centre), softmax at each teacher's trained final temperature and at one "
+        f"common temperature ({common_tau}). Entropy in nats (uniform = log K); mean over runs {list(runs)}. "
+        "The paper shows this as a figure only (no numbers).",
+        "",
+        markdown_table(
+            ["temperature", "modality", "tau", "mean entropy (nats)", "sd over runs", "mean max prob", "log K"],
+            [
+                [
+                    r.temperature,
+                    r.modality,
+                    f"{r.tau:g}",
+                    f"{r.entropy:.4f}",
+                    f"{r.entropy_sd:.4f}" if np.isfinite(r.entropy_sd) else "n/a",
+                    f"{r.max_prob:.5f}",
+                    f"{r.log_k:.3f}",
+                ]
+                for r in summary.itertuples()
+            ],
+        ),
+        "",
+        *claims_block(
+            "audio has a sharper distribution than video",
+            overall,
+            counts,
+            claims,
+            "measured diff (H_video - H_audio, nats)",
+            "spread (SE of paired diffs)",
+        ),
+    ]
     metrics = {f"{r.temperature}/{r.modality}/entropy": r.entropy for r in summary.itertuples()}
-    fig = distributions_figure(fig_data, title=f"XKD Fig. 2 (profile {profile}): teacher output distributions, "
-                                                f"tau = {common_tau} for both")
-    return finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=claims, fig=fig, fig_data=fig_data,
-                   profile=profile, started=t0, root=root,
-                   extra={"artifact": artifact_id, "runs": list(runs), "dataset": dataset, "n_clips": n_clips})
+    fig = distributions_figure(
+        fig_data, title=f"XKD Fig. 2 (profile {profile}): teacher output distributions, tau = {common_tau} for both"
+    )
+    return finish_artifact(
+        out,
+        tidy=tidy,
+        md=md,
+        metrics=metrics,
+        claims=claims,
+        fig=fig,
+        fig_data=fig_data,
+        profile=profile,
+        started=t0,
+        root=root,
+        extra={"artifact": artifact_id, "runs": list(runs), "dataset": dataset, "n_clips": n_clips},
+    )
 
 
-def run_xkd_fig05_reconstructions(*, runs: list, dataset: str = "cache/k400", split: str = "test",
-                                  video_ratios: list = (0.6, 0.7, 0.8, 0.9), audio_ratios: list = (0.5, 0.6, 0.7, 0.8),
-                                  show_video_ratio: float = 0.8, show_audio_ratio: float = 0.7, n_clips: int = 32,
-                                  n_examples: int = 2, runs_dir: str = "runs",
-                                  out_dir: str = "results/xkd_fig05_reconstructions",
-                                  artifact_id: str = "xkd_fig05_reconstructions", root: str | None = None) -> Result:
+def run_xkd_fig05_reconstructions(
+    *,
+    runs: list,
+    dataset: str = "cache/k400",
+    split: str = "test",
+    video_ratios: list = (0.6, 0.7, 0.8, 0.9),
+    audio_ratios: list = (0.5, 0.6, 0.7, 0.8),
+    show_video_ratio: float = 0.8,
+    show_audio_ratio: float = 0.7,
+    n_clips: int = 32,
+    n_examples: int = 2,
+    runs_dir: str = "runs",
+    out_dir: str = "results/xkd_fig05_reconstructions",
+    artifact_id: str = "xkd_fig05_reconstructions",
+    root: str | None = None,
+) -> Result:
     """XKD Fig. 5 and Supp. Figs. S8-S12: reconstructions of heavily masked video and audio at varied
     mask ratios, and the masked-patch error (standardised targets; predicting each patch's mean = 1.0).
 
@@ -114,13 +198,24 @@ def run_xkd_fig05_reconstructions(*, runs: list, dataset: str = "cache/k400", sp
         b = paired_clips(cfg, logmel, resolve(dataset, root), split=split, n=n_clips, seed=0)
         for modality, ratios, x in (("video", video_ratios, b["video"]), ("audio", audio_ratios, b["audio"])):
             errs, base = masked_error_curve(model, modality, x, ratios)
-            rows += [{"run": run, "seed": cfg.train.seed, "modality": modality, "mask_ratio": float(r),
-                      "masked_error": float(e), "zero_baseline": float(z)} for r, e, z in zip(ratios, errs, base)]
+            rows += [
+                {
+                    "run": run,
+                    "seed": cfg.train.seed,
+                    "modality": modality,
+                    "mask_ratio": float(r),
+                    "masked_error": float(e),
+                    "zero_baseline": float(z),
+                }
+                for r, e, z in zip(ratios, errs, base)
+            ]
         if i == 0:  # pictures from the first run
-            examples = {"frames": display_frames(b["video"][:n_examples]),
-                        "video": {r: reconstruct(model, "video", b["video"][:n_examples], r) for r in video_ratios},
-                        "audio": {r: reconstruct(model, "audio", b["audio"][:n_examples], r) for r in audio_ratios},
-                        "run": run}
+            examples = {
+                "frames": display_frames(b["video"][:n_examples]),
+                "video": {r: reconstruct(model, "video", b["video"][:n_examples], r) for r in video_ratios},
+                "audio": {r: reconstruct(model, "audio", b["audio"][:n_examples], r) for r in audio_ratios},
+                "run": run,
+            }
     tidy = pd.DataFrame(rows)
     claims = []
     for modality, ratio in (("video", show_video_ratio), ("audio", show_audio_ratio)):
@@ -128,34 +223,83 @@ def run_xkd_fig05_reconstructions(*, runs: list, dataset: str = "cache/k400", sp
         if not len(sel):
             raise ValueError(f"{artifact_id}: {modality} ratio {ratio} is not in the measured ratios")
         d, sp = paired_diff_spread(sel["zero_baseline"].tolist(), sel["masked_error"].tolist())
-        claims.append({"claim": f"{modality} reconstruction at {ratio:.0%} masking beats predicting each patch's "
-                                f"mean (error below the all-zero baseline)", "task": modality, "diff": d, "spread": sp,
-                       "verdict": verdict(d, sp)})
+        claims.append(
+            {
+                "claim": f"{modality} reconstruction at {ratio:.0%} masking beats predicting each patch's "
+                f"mean (error below the all-zero baseline)",
+                "task": modality,
+                "diff": d,
+                "spread": sp,
+                "verdict": verdict(d, sp),
+            }
+        )
     overall, counts = overall_verdict(claims)
-    piv = tidy.groupby(["modality", "mask_ratio"]).agg(mean=("masked_error", "mean"), std=("masked_error", "std"),
-                                                       base=("zero_baseline", "mean")).reset_index()
-    md = [f"# XKD Fig. 5 / Figs. S8-S12: reconstruction from masked inputs (profile `{profile}`)", "",
-          f"Student encoder + decoder of runs {list(runs)} on {n_clips} `{dataset}` {split} clips; masked-patch "
-          "MSE on per-patch standardised targets (the training loss), mean over 3 mask draws, mean ± sd over runs; "
-          "the baseline is the same loss of an all-zero prediction (each patch's mean) on the same patches. "
-          "Pictures: the first run; reconstructions are de-standardised with the true patch statistics (MAE's "
-          "visualisation), visible patches pasted back.", "",
-          markdown_table(["modality", "mask ratio", "masked-patch error", "all-zero baseline"],
-                         [[r.modality, f"{r.mask_ratio:.0%}", f"{r.mean:.3f} ± {r.std:.3f}" if np.isfinite(r.std)
-                           else f"{r.mean:.3f}", f"{r.base:.3f}"] for r in piv.itertuples()]), "",
-          *claims_block("XKD retains its reconstruction ability at very high mask ratios", overall, counts, claims,
-                         "measured diff (baseline - error)", "spread (SE of paired diffs)")]
+    piv = (
+        tidy.groupby(["modality", "mask_ratio"])
+        .agg(mean=("masked_error", "mean"), std=("masked_error", "std"), base=("zero_baseline", "mean"))
+        .reset_index()
+    )
+    md = [
+        f"# XKD Fig. 5 / Figs. S8-S12: reconstruction from masked inputs (profile `{profile}`)",
+        "",
+        f"Student encoder + decoder of runs {list(runs)} on {n_clips} `{dataset}` {split} clips; masked-patch "
+        "MSE on per-patch standardised targets (the training loss), mean over 3 mask draws, mean ± sd over runs; "
+        "the baseline is the same loss of an all-zero prediction (each patch's mean) on the same patches. "
+        "Pictures: the first run; reconstructions are de-standardised with the true patch statistics (MAE's "
+        "visualisation), visible patches pasted back.",
+        "",
+        markdown_table(
+            ["modality", "mask ratio", "masked-patch error", "all-zero baseline"],
+            [
+                [
+                    r.modality,
+                    f"{r.mask_ratio:.0%}",
+                    f"{r.mean:.3f} ± {r.std:.3f}" if np.isfinite(r.std) else f"{r.mean:.3f}",
+                    f"{r.base:.3f}",
+                ]
+                for r in piv.itertuples()
+            ],
+        ),
+        "",
+        *claims_block(
+            "XKD retains its reconstruction ability at very high mask ratios",
+            overall,
+            counts,
+            claims,
+            "measured diff (baseline - error)",
+            "spread (SE of paired diffs)",
+        ),
+    ]
     metrics = {f"{r.modality}/{r.mask_ratio:.2f}/error": r.mean for r in piv.itertuples()}
     fig = reconstruction_figure(examples, tidy, title=f"XKD reconstructions (profile {profile}, run {examples['run']})")
-    return finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=claims, fig=fig, fig_data=tidy,
-                   profile=profile, started=t0, root=root,
-                   extra={"artifact": artifact_id, "runs": list(runs), "dataset": dataset})
+    return finish_artifact(
+        out,
+        tidy=tidy,
+        md=md,
+        metrics=metrics,
+        claims=claims,
+        fig=fig,
+        fig_data=tidy,
+        profile=profile,
+        started=t0,
+        root=root,
+        extra={"artifact": artifact_id, "runs": list(runs), "dataset": dataset},
+    )
 
 
-def run_xkd_fig03_refine_attention(*, with_refine: list, without_refine: list, dataset: str = "cache/k400",
-                                   split: str = "test", n_clips: int = 64, n_examples: int = 3,
-                                   runs_dir: str = "runs/ablation", out_dir: str = "results/xkd_fig03_refine_attention",
-                                   artifact_id: str = "xkd_fig03_refine_attention", root: str | None = None) -> Result:
+def run_xkd_fig03_refine_attention(
+    *,
+    with_refine: list,
+    without_refine: list,
+    dataset: str = "cache/k400",
+    split: str = "test",
+    n_clips: int = 64,
+    n_examples: int = 3,
+    runs_dir: str = "runs/ablation",
+    out_dir: str = "results/xkd_fig03_refine_attention",
+    artifact_id: str = "xkd_fig03_refine_attention",
+    root: str | None = None,
+) -> Result:
     """XKD Fig. 3: last-layer CLS attention of the teachers of runs trained with and without refine,
     overlaid on frames and spectrograms, and how concentrated it is (normalised entropy, 1 = uniform).
 
@@ -179,32 +323,80 @@ def run_xkd_fig03_refine_attention(*, with_refine: list, without_refine: list, d
             for m in ("video", "audio"):
                 h = normalised_entropy(att[m]["cls"])
                 ent[group][m].append(float(h.mean()))
-                rows.append({"run": run, "seed": cfg.train.seed, "refine": group, "modality": m,
-                             "cls_entropy_norm": float(h.mean()), "cls_entropy_norm_sd": float(h.std())})
+                rows.append(
+                    {
+                        "run": run,
+                        "seed": cfg.train.seed,
+                        "refine": group,
+                        "modality": m,
+                        "cls_entropy_norm": float(h.mean()),
+                        "cls_entropy_norm_sd": float(h.std()),
+                    }
+                )
             if i == 0:
-                examples[group] = {"run": run, "att": {m: att[m]["cls"][:n_examples] for m in att},
-                                   "frames": display_frames(b["video"][:n_examples]),
-                                   "spec": b["audio"][:n_examples, 0].numpy()}
+                examples[group] = {
+                    "run": run,
+                    "att": {m: att[m]["cls"][:n_examples] for m in att},
+                    "frames": display_frames(b["video"][:n_examples]),
+                    "spec": b["audio"][:n_examples, 0].numpy(),
+                }
     tidy = pd.DataFrame(rows)
     claims = []
     for m in ("video", "audio"):
         d, sp = paired_diff_spread(ent["without"][m], ent["with"][m])
-        claims.append({"claim": f"with refine the {m} teacher's last-layer attention is more selective "
-                                "(lower normalised entropy)", "task": m, "diff": d, "spread": sp,
-                       "verdict": verdict(d, sp)})
+        claims.append(
+            {
+                "claim": f"with refine the {m} teacher's last-layer attention is more selective "
+                "(lower normalised entropy)",
+                "task": m,
+                "diff": d,
+                "spread": sp,
+                "verdict": verdict(d, sp),
+            }
+        )
     overall, counts = overall_verdict(claims)
     piv = tidy.groupby(["modality", "refine"]).cls_entropy_norm.agg(["mean", "std"]).reset_index()
-    md = [f"# XKD Fig. 3: last-layer attention with and without refine (profile `{profile}`)", "",
-          f"CLS attention of the teachers (last block, mean over heads) on {n_clips} `{dataset}` {split} clips, "
-          f"runs {list(with_refine)} (trained with refine) vs {list(without_refine)} (without); normalised "
-          "entropy 1 = uniform over tokens. The paper shows this qualitatively only.", "",
-          markdown_table(["modality", "refine", "normalised entropy"],
-                         [[r.modality, r.refine, f"{r.mean:.4f} ± {r.std:.4f}" if np.isfinite(r.std) else f"{r.mean:.4f}"]
-                          for r in piv.itertuples()]), "",
-          *claims_block("refine identifies the most transferable, key features", overall, counts, claims,
-                         "measured diff (entropy without - with)", "spread (SE of paired diffs)")]
+    md = [
+        f"# XKD Fig. 3: last-layer attention with and without refine (profile `{profile}`)",
+        "",
+        f"CLS attention of the teachers (last block, mean over heads) on {n_clips} `{dataset}` {split} clips, "
+        f"runs {list(with_refine)} (trained with refine) vs {list(without_refine)} (without); normalised "
+        "entropy 1 = uniform over tokens. The paper shows this qualitatively only.",
+        "",
+        markdown_table(
+            ["modality", "refine", "normalised entropy"],
+            [
+                [r.modality, r.refine, f"{r.mean:.4f} ± {r.std:.4f}" if np.isfinite(r.std) else f"{r.mean:.4f}"]
+                for r in piv.itertuples()
+            ],
+        ),
+        "",
+        *claims_block(
+            "refine identifies the most transferable, key features",
+            overall,
+            counts,
+            claims,
+            "measured diff (entropy without - with)",
+            "spread (SE of paired diffs)",
+        ),
+    ]
     metrics = {f"{r.modality}/{r.refine}/entropy": r.mean for r in piv.itertuples()}
     fig = attention_figure(examples, title=f"XKD Fig. 3 (profile {profile}): teacher attention, with vs without refine")
-    return finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=claims, fig=fig, fig_data=tidy, profile=profile,
-                   started=t0, root=root, extra={"artifact": artifact_id, "with_refine": list(with_refine),
-                                                 "without_refine": list(without_refine), "dataset": dataset})
+    return finish_artifact(
+        out,
+        tidy=tidy,
+        md=md,
+        metrics=metrics,
+        claims=claims,
+        fig=fig,
+        fig_data=tidy,
+        profile=profile,
+        started=t0,
+        root=root,
+        extra={
+            "artifact": artifact_id,
+            "with_refine": list(with_refine),
+            "without_refine": list(without_refine),
+            "dataset": dataset,
+        },
+    )

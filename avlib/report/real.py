@@ -1,5 +1,6 @@
 """Results pages of the real-data benchmarks (``results/real_*``): table, per-seed metrics, figure,
 provenance. The numbers come from the benchmark's evaluation JSONs; nothing here is quoted."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,10 @@ __all__ = ["run_real_avmnist"]
 def _check_size(sizes: set, size: str, artifact_id: str, ev) -> None:
     """The page's size label must be what the evaluation files were computed at."""
     if len(sizes) != 1 or size not in sizes:
-        raise ValueError(f"{artifact_id}: evaluation files in {ev} are from size(s) {sorted(map(str, sizes))}, "
-                         f"the page was asked for size {size!r}")
+        raise ValueError(
+            f"{artifact_id}: evaluation files in {ev} are from size(s) {sorted(map(str, sizes))}, "
+            f"the page was asked for size {size!r}"
+        )
 
 
 def _grouped_bars(summary: pd.DataFrame, columns: dict, title: str, chance: float | None):
@@ -48,9 +51,18 @@ def _grouped_bars(summary: pd.DataFrame, columns: dict, title: str, chance: floa
     return fig
 
 
-def run_real_avmnist(*, evals_dir: str, rows: dict, columns: dict, title: str, caption: str,
-                     out_dir: str = "results/real_avmnist", artifact_id: str = "real_avmnist", size: str = "full",
-                     root: str | None = None) -> Result:
+def run_real_avmnist(
+    *,
+    evals_dir: str,
+    rows: dict,
+    columns: dict,
+    title: str,
+    caption: str,
+    out_dir: str = "results/real_avmnist",
+    artifact_id: str = "real_avmnist",
+    size: str = "full",
+    root: str | None = None,
+) -> Result:
     """AV-MNIST table: ``rows`` maps an evaluation-file prefix (``inputs``, ``random``, ``ae``, ``xkd``) to
     its label; ``columns`` maps a task (``audio``, ``video``, ``late_fusion``) to its header. Every
     seed's file ``<prefix>_s<seed>.json`` (or ``<prefix>.json``) is read; a row without any is an error."""
@@ -65,9 +77,19 @@ def run_real_avmnist(*, evals_dir: str, rows: dict, columns: dict, title: str, c
             r = json.loads(f.read_text())
             sizes.add(r.get("size"))
             for task in columns:
-                recs.append({"row": label, "key": key, "seed": r["seed"], "column": task, "split": "test",
-                             "value": r["tasks"][task]["test"], "val": r["tasks"][task]["val"],
-                             "n_train": r["n"]["train"], "n_test": r["n"]["test"]})
+                recs.append(
+                    {
+                        "row": label,
+                        "key": key,
+                        "seed": r["seed"],
+                        "column": task,
+                        "split": "test",
+                        "value": r["tasks"][task]["test"],
+                        "val": r["tasks"][task]["val"],
+                        "n_train": r["n"]["train"],
+                        "n_test": r["n"]["test"],
+                    }
+                )
     tidy = pd.DataFrame(recs)
     _check_size(sizes, size, artifact_id, ev)
     summ = []
@@ -76,14 +98,23 @@ def run_real_avmnist(*, evals_dir: str, rows: dict, columns: dict, title: str, c
         summ.append({"row": label, "column": task, "mean": m, "std": s, "n_seeds": n})
     summary = pd.DataFrame(summ)
     n_train, n_test = int(tidy["n_train"].iloc[0]), int(tidy["n_test"].iloc[0])
-    md = [f"**{title}** (size `{size}`; {n_train} training pairs, {n_test} test pairs of a held-out speaker; "
-          "test top-1 %, mean ± std over seeds)", "", caption, "",
-          "| | " + " | ".join(columns.values()) + " | seeds |", "|---|" + "---:|" * (len(columns) + 1)]
+    md = [
+        f"**{title}** (size `{size}`; {n_train} training pairs, {n_test} test pairs of a held-out speaker; "
+        "test top-1 %, mean ± std over seeds)",
+        "",
+        caption,
+        "",
+        "| | " + " | ".join(columns.values()) + " | seeds |",
+        "|---|" + "---:|" * (len(columns) + 1),
+    ]
     metrics = {"size": size, "n_train": n_train, "n_test": n_test, "chance": 10.0}
     for label in dict.fromkeys(summary["row"]):
         sub = summary[summary["row"] == label].set_index("column")
-        md.append(f"| {label} | " + " | ".join(fmt_ms(sub.at[c, "mean"], sub.at[c, "std"], sub.at[c, "n_seeds"])
-                                              for c in columns) + f" | {int(sub['n_seeds'].max())} |")
+        md.append(
+            f"| {label} | "
+            + " | ".join(fmt_ms(sub.at[c, "mean"], sub.at[c, "std"], sub.at[c, "n_seeds"]) for c in columns)
+            + f" | {int(sub['n_seeds'].max())} |"
+        )
         key = tidy.loc[tidy["row"] == label, "key"].iloc[0]
         for c in columns:
             metrics[f"{key}/{c}/mean"] = sub.at[c, "mean"]
@@ -98,8 +129,16 @@ def run_real_avmnist(*, evals_dir: str, rows: dict, columns: dict, title: str, c
     return Result(tidy=tidy, markdown="\n".join(md), metrics=metrics, figure=fig, claims=[])
 
 
-def run_real_esc50_linear(*, evals_dir: str, title: str, caption: str, out_dir: str = "results/real_esc50_linear",
-                          artifact_id: str = "real_esc50_linear", size: str = "full", root: str | None = None) -> Result:
+def run_real_esc50_linear(
+    *,
+    evals_dir: str,
+    title: str,
+    caption: str,
+    out_dir: str = "results/real_esc50_linear",
+    artifact_id: str = "real_esc50_linear",
+    size: str = "full",
+    root: str | None = None,
+) -> Result:
     """ESC-50 page: per-fold and mean top-1 of the log-mel-statistics baseline and the audio MAE."""
     t0 = time.time()
     ev, out = resolve(evals_dir, root), resolve(out_dir, root)
@@ -115,14 +154,30 @@ def run_real_esc50_linear(*, evals_dir: str, title: str, caption: str, out_dir: 
             raise FileNotFoundError(f"{artifact_id}: no {f}; every fold must finish (the benchmark resumes)")
         mae[k] = json.loads(f.read_text())
     _check_size({base_rec.get("size")} | {r.get("size") for r in mae.values()}, size, artifact_id, ev)
-    rows = [{"fold": k, "method": m, "test": r[k]["test"], "best_C": r[k]["best_C"], "val_fold": r[k]["val_fold"],
-             "n_train": r[k]["n_train"], "n_test": r[k]["n_test"]}
-            for k in range(1, 6) for m, r in (("log-mel statistics + linear", base), ("audio MAE (L_recon^a) + linear", mae))]
+    rows = [
+        {
+            "fold": k,
+            "method": m,
+            "test": r[k]["test"],
+            "best_C": r[k]["best_C"],
+            "val_fold": r[k]["val_fold"],
+            "n_train": r[k]["n_train"],
+            "n_test": r[k]["n_test"],
+        }
+        for k in range(1, 6)
+        for m, r in (("log-mel statistics + linear", base), ("audio MAE (L_recon^a) + linear", mae))
+    ]
     tidy = pd.DataFrame(rows)
     methods = list(dict.fromkeys(tidy["method"]))
-    md = [f"**{title}** (size `{size}`; top-1 %, official folds; {base[1]['n_train']} training / "
-          f"{base[1]['n_test']} test clips per round)", "", caption, "",
-          "| fold | " + " | ".join(methods) + " | difference |", "|---:|" + "---:|" * (len(methods) + 1)]
+    md = [
+        f"**{title}** (size `{size}`; top-1 %, official folds; {base[1]['n_train']} training / "
+        f"{base[1]['n_test']} test clips per round)",
+        "",
+        caption,
+        "",
+        "| fold | " + " | ".join(methods) + " | difference |",
+        "|---:|" + "---:|" * (len(methods) + 1),
+    ]
     metrics = {"size": size}
     for k in range(1, 6):
         a, b = base[k]["test"], mae[k]["test"]
@@ -132,10 +187,21 @@ def run_real_esc50_linear(*, evals_dir: str, title: str, caption: str, out_dir: 
     mb, sb, _ = mean_std([mae[k]["test"] for k in range(1, 6)])
     md.append(f"| **mean ± std over folds** | **{ma:.1f} ± {sa:.1f}** | **{mb:.1f} ± {sb:.1f}** | {mb - ma:+.1f} |")
     n_classes = base_rec["n_classes"]
-    metrics.update({"mean/logmel_stats": ma, "std/logmel_stats": sa, "mean/audio_mae": mb, "std/audio_mae": sb,
-                    "n_classes": n_classes, "chance": 100.0 / n_classes})
-    md += ["", f"Chance is {metrics['chance']:.0f} %. Each round's audio MAE saw only that round's four training "
-               "folds during pretraining."]
+    metrics.update(
+        {
+            "mean/logmel_stats": ma,
+            "std/logmel_stats": sa,
+            "mean/audio_mae": mb,
+            "std/audio_mae": sb,
+            "n_classes": n_classes,
+            "chance": 100.0 / n_classes,
+        }
+    )
+    md += [
+        "",
+        f"Chance is {metrics['chance']:.0f} %. Each round's audio MAE saw only that round's four training "
+        "folds during pretraining.",
+    ]
     write_outputs(out, tidy=tidy, markdown="\n".join(md), metrics=metrics)
     fig, ax = plt.subplots(figsize=(7, 3.4))
     for i, m in enumerate(methods):

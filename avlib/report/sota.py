@@ -1,6 +1,7 @@
 """Comparison tables with prior work (XKD Tables 6, 7 and 8): the paper's rows quoted and marked as such,
 our measured rows (linear evaluation and fine-tuning) below them, and the claims the method itself can
 test (fine-tuning beats linear evaluation; XKD's fusion beats the L_ae baseline's)."""
+
 from __future__ import annotations
 
 import json
@@ -34,21 +35,56 @@ def _measure(ours: dict, tasks: dict, linear_tasks: dict, ev_dir: Path, ft_dir: 
                 res = ev["tasks"].get(et)
                 if res is None or "skipped" in res:
                     raise ValueError(f"evaluation {name} has no result for task {et!r}")
-                rows.append({"row": key, "protocol": "linear", "task": t, "run": name, "seed": ev["seed"],
-                             "value": res["test"], "eval_protocol": res["protocol"], "chance": res.get("chance")})
+                rows.append(
+                    {
+                        "row": key,
+                        "protocol": "linear",
+                        "task": t,
+                        "run": name,
+                        "seed": ev["seed"],
+                        "value": res["test"],
+                        "eval_protocol": res["protocol"],
+                        "chance": res.get("chance"),
+                    }
+                )
         for name in spec.get("finetune", []):
             for t in spec.get("finetune_tasks", tasks):
                 ft = _read(ft_dir / f"{name}_{t}.json", "fine-tuning result")
-                rows.append({"row": key, "protocol": "finetune", "task": t, "run": name, "seed": ft["seed"],
-                             "value": ft["test"], "eval_protocol": "finetune", "chance": None})
+                rows.append(
+                    {
+                        "row": key,
+                        "protocol": "finetune",
+                        "task": t,
+                        "run": name,
+                        "seed": ft["seed"],
+                        "value": ft["test"],
+                        "eval_protocol": "finetune",
+                        "chance": None,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
-def run_sota_table(*, artifact_id: str, title: str, caption: str, statement: str, tasks: dict, ours: dict,
-                   claims: list, paper_xkd_row: str, linear_tasks: dict | None = None, evals_dir: str = "evals",
-                   finetunes_dir: str = "finetunes", reference: str | None = None, out_dir: str | None = None,
-                   column_names: dict | None = None, data_label: str = "avsynth (pretrain role)", paper_label: str = "XKD",
-                   root: str | None = None) -> Result:
+def run_sota_table(
+    *,
+    artifact_id: str,
+    title: str,
+    caption: str,
+    statement: str,
+    tasks: dict,
+    ours: dict,
+    claims: list,
+    paper_xkd_row: str,
+    linear_tasks: dict | None = None,
+    evals_dir: str = "evals",
+    finetunes_dir: str = "finetunes",
+    reference: str | None = None,
+    out_dir: str | None = None,
+    column_names: dict | None = None,
+    data_label: str = "avsynth (pretrain role)",
+    paper_label: str = "XKD",
+    root: str | None = None,
+) -> Result:
     """Quoted prior work + our measured rows.
 
     Args:
@@ -77,13 +113,15 @@ def run_sota_table(*, artifact_id: str, title: str, caption: str, statement: str
     names = {"Lin.": "Lin.", "FT.": "FT.", **(column_names or {})}
     header = ["Method", "Pretraining data", "source"] + [f"{tasks[t]} {names[p]}" for t, p in cols]
     md_rows = []
-    for row, d in ref[ref.task.isin(list(tasks))].groupby("row", sort=False):
+    for _row, d in ref[ref.task.isin(list(tasks))].groupby("row", sort=False):
         cells = []
         for t, p in cols:
             v = d[(d.task == t) & (d.column == p)]["paper_value"]
             cells.append(f"{float(v.iloc[0]):.1f}" if len(v) else "—")
-        md_rows.append([d.method.iloc[0], "" if pd.isna(d.pretrain_data.iloc[0]) else d.pretrain_data.iloc[0],
-                        "quoted (paper)"] + cells)
+        md_rows.append(
+            [d.method.iloc[0], "" if pd.isna(d.pretrain_data.iloc[0]) else d.pretrain_data.iloc[0], "quoted (paper)"]
+            + cells
+        )
 
     def vals(row, protocol, task):
         return tidy[(tidy.row == row) & (tidy.protocol == protocol) & (tidy.task == task)]["value"].tolist()
@@ -100,12 +138,19 @@ def run_sota_table(*, artifact_id: str, title: str, caption: str, statement: str
                 prow = spec.get("paper_row", paper_xkd_row)
                 pv = ref[(ref.row == prow) & (ref.task == t) & (ref.column == p)]["paper_value"]
                 ch = tidy[(tidy.task == t) & tidy.chance.notna()]["chance"]
-                plot.append({"task": tasks[t], "method": f"{spec.get('label', key).replace(' (ours)', '')} {names[p]}",
-                             "mean": m, "std": s,
-                             "paper": float(pv.iloc[0]) if len(pv) else float("nan"),
-                             "chance": float(ch.mean()) if len(ch) else float("nan")})
-        md_rows.append([f"**{spec.get('label', key)}**", spec.get("data", data_label), f"measured (profile {profile})"]
-                       + cells)
+                plot.append(
+                    {
+                        "task": tasks[t],
+                        "method": f"{spec.get('label', key).replace(' (ours)', '')} {names[p]}",
+                        "mean": m,
+                        "std": s,
+                        "paper": float(pv.iloc[0]) if len(pv) else float("nan"),
+                        "chance": float(ch.mean()) if len(ch) else float("nan"),
+                    }
+                )
+        md_rows.append(
+            [f"**{spec.get('label', key)}**", spec.get("data", data_label), f"measured (profile {profile})"] + cells
+        )
 
     judged = []
     for c in claims:
@@ -116,22 +161,40 @@ def run_sota_table(*, artifact_id: str, title: str, caption: str, statement: str
                 judged.append({"claim": text, "task": t, "diff": d, "spread": sp, "verdict": verdict(d, sp)})
         else:
             for t in tasks:
-                d, sp = diff_spread(vals(c["better"], c.get("protocol", "linear"), t),
-                                    vals(c["worse"], c.get("protocol", "linear"), t))
+                d, sp = diff_spread(
+                    vals(c["better"], c.get("protocol", "linear"), t), vals(c["worse"], c.get("protocol", "linear"), t)
+                )
                 text = c.get("text", "{better} beats {worse} on {dataset}").format(
-                    dataset=tasks[t], better=ours[c["better"]].get("label"), worse=ours[c["worse"]].get("label"))
+                    dataset=tasks[t], better=ours[c["better"]].get("label"), worse=ours[c["worse"]].get("label")
+                )
                 judged.append({"claim": text, "task": t, "diff": d, "spread": sp, "verdict": verdict(d, sp)})
     judged = [j for j in judged if math.isfinite(j["diff"])]
     overall, counts = overall_verdict(judged) if judged else ("n/a", {})
     seeds = sorted(tidy.seed.unique().tolist())
-    md = [f"# {title} (profile `{profile}`)", "", caption.strip(), "",
-          "Rows marked *quoted (paper)* are copied from the paper (its datasets, backbones and compute); rows "
-          f"marked *measured* are this project's, on the avsynth stand-ins, mean ± std over seeds {seeds}. "
-          "The two are not comparable in absolute terms; only our rows' differences are tested.", "",
-          markdown_table(header, md_rows), ""]
+    md = [
+        f"# {title} (profile `{profile}`)",
+        "",
+        caption.strip(),
+        "",
+        "Rows marked *quoted (paper)* are copied from the paper (its datasets, backbones and compute); rows "
+        f"marked *measured* are this project's, on the avsynth stand-ins, mean ± std over seeds {seeds}. "
+        "The two are not comparable in absolute terms; only our rows' differences are tested.",
+        "",
+        markdown_table(header, md_rows),
+        "",
+    ]
     if judged:
         md += claims_block(statement, overall, counts, judged)
-    return finish_bar_table(out, tidy=tidy, md=md, metrics=metrics, claims=judged, plot=plot,
-                             title=f"{title} (profile {profile}): ours vs the paper's {paper_label} ({paper_xkd_row})",
-                             profile=profile, started=t0, root=root,
-                             extra={"artifact": artifact_id, "ours": ours, "paper_xkd_row": paper_xkd_row})
+    return finish_bar_table(
+        out,
+        tidy=tidy,
+        md=md,
+        metrics=metrics,
+        claims=judged,
+        plot=plot,
+        title=f"{title} (profile {profile}): ours vs the paper's {paper_label} ({paper_xkd_row})",
+        profile=profile,
+        started=t0,
+        root=root,
+        extra={"artifact": artifact_id, "ours": ours, "paper_xkd_row": paper_xkd_row},
+    )

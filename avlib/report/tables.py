@@ -1,4 +1,5 @@
 """Tidy tables, paper-vs-measured markdown, and the directional-claim verdict."""
+
 from __future__ import annotations
 
 import json
@@ -55,7 +56,7 @@ def diff_spread(a: list[float], b: list[float]) -> tuple[float, float]:
         return float("nan"), float("nan")
     if na < 2 or nb < 2:
         return ma - mb, float("nan")
-    return ma - mb, math.sqrt((sa ** 2) / na + (sb ** 2) / nb)
+    return ma - mb, math.sqrt((sa**2) / na + (sb**2) / nb)
 
 
 def paired_diff_spread(a: list[float], b: list[float]) -> tuple[float, float]:
@@ -79,6 +80,9 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 def write_outputs(out_dir: str | Path, *, tidy: pd.DataFrame, markdown: str, metrics: dict) -> None:
     """``table.csv`` (tidy), ``table.md`` and ``metrics.json``, each written atomically."""
     out = Path(out_dir)
-    for name, text in (("table.csv", tidy.to_csv(index=False)), ("table.md", markdown.rstrip() + "\n"),
-                       ("metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")):
+    for name, text in (
+        ("table.csv", tidy.to_csv(index=False)),
+        ("table.md", markdown.rstrip() + "\n"),
+        ("metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n"),
+    ):
         atomic_write_text(out / name, text)

@@ -1,6 +1,7 @@
 """XDC artifacts read from trained models: the cluster tables (XDC Tables 5/6) and the first-layer filters
 (XDC Fig. 2). The other XDC tables are evaluation tables (:func:`avlib.report.ablations.run_ablation_table`,
 :func:`avlib.report.sota.run_sota_table`) driven by their params files."""
+
 from __future__ import annotations
 
 import time
@@ -16,8 +17,14 @@ from avlib.profiles import active_profile_name
 from avlib.report.artifact import Result, claims_block, finish_artifact, overall_verdict
 from avlib.report.tables import diff_spread, fmt_ms, markdown_table, mean_std, paired_diff_spread, verdict
 
-__all__ = ["cluster_table", "permuted_purity", "temporal_variation", "video_filters",
-           "run_xdc_tab05_cluster_purity", "run_xdc_fig02_filters"]
+__all__ = [
+    "cluster_table",
+    "permuted_purity",
+    "temporal_variation",
+    "video_filters",
+    "run_xdc_tab05_cluster_purity",
+    "run_xdc_fig02_filters",
+]
 
 
 # --------------------------------------------------------------------------------------------- clusters
@@ -33,8 +40,14 @@ def cluster_table(assign: np.ndarray, labels: np.ndarray, class_names: list[str]
         counts = np.bincount(lab, minlength=len(class_names))
         order = np.argsort(-counts, kind="stable")[:n_concepts]
         frac = counts / len(lab)
-        rows.append({"cluster": int(c), "size": int(len(lab)), "purity": float(frac.max()),
-                     "concepts": ", ".join(f"{class_names[i]}({frac[i]:.2f})" for i in order if counts[i] > 0)})
+        rows.append(
+            {
+                "cluster": int(c),
+                "size": int(len(lab)),
+                "purity": float(frac.max()),
+                "concepts": ", ".join(f"{class_names[i]}({frac[i]:.2f})" for i in order if counts[i] > 0),
+            }
+        )
     df = pd.DataFrame(rows).sort_values(["purity", "size"], ascending=[False, False], kind="stable")
     df.insert(0, "rank", np.arange(1, len(df) + 1))
     return df.reset_index(drop=True)
@@ -66,10 +79,22 @@ def _round0(run_dir: Path, source: str) -> float:
     return float(recs[0][f"{source}/purity"])
 
 
-def run_xdc_tab05_cluster_purity(*, artifact_id: str, title: str, caption: str, statement: str, runs: list,
-                                 sources: dict, dataset: str = "cache/pretrain", top: int = 5, bottom: int = 2,
-                                 n_concepts: int = 3, runs_dir: str = "work/xdc/runs", out_dir: str | None = None,
-                                 root: str | None = None) -> Result:
+def run_xdc_tab05_cluster_purity(
+    *,
+    artifact_id: str,
+    title: str,
+    caption: str,
+    statement: str,
+    runs: list,
+    sources: dict,
+    dataset: str = "cache/pretrain",
+    top: int = 5,
+    bottom: int = 2,
+    n_concepts: int = 3,
+    runs_dir: str = "work/xdc/runs",
+    out_dir: str | None = None,
+    root: str | None = None,
+) -> Result:
     """XDC Tables 5 and 6: the top and bottom clusters of the last clustering of each modality, ranked by
     purity w.r.t. the pretraining set's classes, with their dominant classes; and, per seed run, the
     overall purity against two references: the same run's first clustering (random-initialisation
@@ -95,9 +120,17 @@ def run_xdc_tab05_cluster_purity(*, artifact_id: str, title: str, caption: str, 
                 raise KeyError(f"{run}: no {src!r} clustering saved (has {sorted(c['assign'])})")
             a = c["assign"][src]
             q = cluster_quality(a, c["labels"])
-            tidy.append({"run": run, "source": src, "k_used": int(len(np.unique(a))), "nmi": q["nmi"],
-                         "purity": q["purity"], "purity_round0": _round0(rn_dir / run, src),
-                         "purity_permuted": permuted_purity(a, c["labels"])})
+            tidy.append(
+                {
+                    "run": run,
+                    "source": src,
+                    "k_used": int(len(np.unique(a))),
+                    "nmi": q["nmi"],
+                    "purity": q["purity"],
+                    "purity_round0": _round0(rn_dir / run, src),
+                    "purity_permuted": permuted_purity(a, c["labels"]),
+                }
+            )
             if i == 0:
                 listing[src] = cluster_table(a, c["labels"], names, n_concepts)
     tidy = pd.DataFrame(tidy)
@@ -106,35 +139,59 @@ def run_xdc_tab05_cluster_purity(*, artifact_id: str, title: str, caption: str, 
     for src, label in sources.items():
         t = listing[src]
         shown = pd.concat([t.head(top), t.tail(bottom)]).drop_duplicates("rank")
-        md += [f"**{label}** (run `{runs[0]}`, {len(t)} non-empty clusters; top {top} and bottom {bottom} by "
-               f"purity; the {n_concepts} most frequent classes with their fraction of the cluster)", "",
-               markdown_table(["#", "size", "purity", "classes"],
-                              [[str(r.rank), str(r.size), f"{r.purity:.2f}", r.concepts] for r in shown.itertuples()]),
-               ""]
+        md += [
+            f"**{label}** (run `{runs[0]}`, {len(t)} non-empty clusters; top {top} and bottom {bottom} by "
+            f"purity; the {n_concepts} most frequent classes with their fraction of the cluster)",
+            "",
+            markdown_table(
+                ["#", "size", "purity", "classes"],
+                [[str(r.rank), str(r.size), f"{r.purity:.2f}", r.concepts] for r in shown.itertuples()],
+            ),
+            "",
+        ]
     judged, summary = [], []
     for src, label in sources.items():
         d = tidy[tidy.source == src]
-        for col, name in (("purity", "last clustering"), ("purity_round0", "first clustering (random init)"),
-                          ("purity_permuted", "size-matched random assignment")):
+        for col, name in (
+            ("purity", "last clustering"),
+            ("purity_round0", "first clustering (random init)"),
+            ("purity_permuted", "size-matched random assignment"),
+        ):
             m, s, n = mean_std(100 * d[col])
             metrics[f"{src}/{col}/mean"], metrics[f"{src}/{col}/std"] = m, s
             summary.append([label, name, fmt_ms(m, s, n)])
         m, s, n = mean_std(d["nmi"])
         metrics[f"{src}/nmi/mean"] = m
         summary.append([label, "NMI of the last clustering", f"{m:.3f}" + (f" ± {s:.3f}" if n > 1 else "")])
-        for worse, text in (("purity_permuted", f"{label}: purer than a size-matched random assignment"),
-                            ("purity_round0", f"{label}: purer than the first clustering (random-init features)")):
+        for worse, text in (
+            ("purity_permuted", f"{label}: purer than a size-matched random assignment"),
+            ("purity_round0", f"{label}: purer than the first clustering (random-init features)"),
+        ):
             dd, sp = paired_diff_spread((100 * d["purity"]).tolist(), (100 * d[worse]).tolist())
             judged.append({"claim": text, "task": src, "diff": dd, "spread": sp, "verdict": verdict(dd, sp)})
     overall, counts = overall_verdict(judged)
-    md += [f"Overall purity (%) and NMI w.r.t. the {len(names)} pretraining classes, mean ± std over runs {runs}:", "",
-           markdown_table(["clustering", "of", "value"], summary), ""]
+    md += [
+        f"Overall purity (%) and NMI w.r.t. the {len(names)} pretraining classes, mean ± std over runs {runs}:",
+        "",
+        markdown_table(["clustering", "of", "value"], summary),
+        "",
+    ]
     md += claims_block(statement, overall, counts, judged, spread_header="spread (SE of paired differences)")
     fig = _purity_figure(listing, sources, tidy, title=f"{title} (profile {profile})")
     fig_data = pd.concat([t.assign(source=s) for s, t in listing.items()], ignore_index=True)
-    return finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=judged, fig=fig, fig_data=fig_data,
-                            profile=profile, started=t0, root=root,
-                            extra={"artifact": artifact_id, "runs": runs, "sources": sources})
+    return finish_artifact(
+        out,
+        tidy=tidy,
+        md=md,
+        metrics=metrics,
+        claims=judged,
+        fig=fig,
+        fig_data=fig_data,
+        profile=profile,
+        started=t0,
+        root=root,
+        extra={"artifact": artifact_id, "runs": runs, "sources": sources},
+    )
 
 
 def _purity_figure(listing: dict, sources: dict, tidy: pd.DataFrame, title: str):
@@ -144,7 +201,9 @@ def _purity_figure(listing: dict, sources: dict, tidy: pd.DataFrame, title: str)
         ax.bar(t["rank"], t["purity"], color="tab:blue", width=0.9, label="cluster purity (last clustering)")
         d = tidy[tidy.source == src]
         ax.axhline(float(d.purity_permuted.mean()), color="tab:red", ls=":", label="size-matched random assignment")
-        ax.axhline(float(d.purity_round0.mean()), color="tab:gray", ls="--", label="first clustering (random init), overall")
+        ax.axhline(
+            float(d.purity_round0.mean()), color="tab:gray", ls="--", label="first clustering (random init), overall"
+        )
         ax.axhline(float(d.purity.mean()), color="tab:blue", ls="-", lw=0.8, label="last clustering, overall")
         ax.set_title(label)
         ax.set_xlabel("cluster rank by purity")
@@ -172,7 +231,7 @@ def video_filters(run_dir: str | Path) -> np.ndarray:
     conv = [k for k, v in sd.items() if k.startswith("encoders.video.") and v.ndim == 5]
     if not conv:
         raise KeyError(f"{run_dir}/final.pt: no first video layer (expected {key} or a Conv3d weight)")
-    w = sd[conv[0]].float().numpy()                      # [out, in, t, h, w]
+    w = sd[conv[0]].float().numpy()  # [out, in, t, h, w]
     return np.transpose(w, (0, 2, 3, 4, 1))
 
 
@@ -181,7 +240,9 @@ def temporal_variation(filters: np.ndarray) -> np.ndarray:
     filter constant in time; sqrt(1 - 1/T) expected for i.i.d. random weights)."""
     f = filters.reshape(filters.shape[0], filters.shape[1], -1)
     dev = f - f.mean(1, keepdims=True)
-    return np.linalg.norm(dev.reshape(len(f), -1), axis=1) / np.maximum(np.linalg.norm(f.reshape(len(f), -1), axis=1), 1e-12)
+    return np.linalg.norm(dev.reshape(len(f), -1), axis=1) / np.maximum(
+        np.linalg.norm(f.reshape(len(f), -1), axis=1), 1e-12
+    )
 
 
 def _tile(filters: np.ndarray, n: int) -> np.ndarray:
@@ -198,9 +259,20 @@ def _tile(filters: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate(rows, 0)
 
 
-def run_xdc_fig02_filters(*, artifact_id: str, title: str, caption: str, statement: str, models: dict,
-                          better: str, worse: str, n_filters: int = 12, runs_dir: str = "work/xdc/runs",
-                          out_dir: str | None = None, root: str | None = None) -> Result:
+def run_xdc_fig02_filters(
+    *,
+    artifact_id: str,
+    title: str,
+    caption: str,
+    statement: str,
+    models: dict,
+    better: str,
+    worse: str,
+    n_filters: int = 12,
+    runs_dir: str = "work/xdc/runs",
+    out_dir: str | None = None,
+    root: str | None = None,
+) -> Result:
     """XDC Fig. 2: first-layer video filters of XDC against supervised pretraining (and the random
     initialisation for reference), and the paper's observation as a measurable claim: XDC's filters vary
     more over time ("a more diverse set of motion filters"), by the mean :func:`temporal_variation` per run.
@@ -220,8 +292,16 @@ def run_xdc_fig02_filters(*, artifact_id: str, title: str, caption: str, stateme
         for j, run in enumerate(spec["runs"]):
             f = video_filters(rn_dir / run)
             tv = temporal_variation(f)
-            tidy.append({"model": key, "run": run, "n_filters": len(f), "frames": f.shape[1],
-                         "temporal_variation_mean": float(tv.mean()), "temporal_variation_median": float(np.median(tv))})
+            tidy.append(
+                {
+                    "model": key,
+                    "run": run,
+                    "n_filters": len(f),
+                    "frames": f.shape[1],
+                    "temporal_variation_mean": float(tv.mean()),
+                    "temporal_variation_median": float(np.median(tv)),
+                }
+            )
             if j == 0:
                 tiles[key] = (_tile(f, n_filters), tv)
     tidy = pd.DataFrame(tidy)
@@ -230,9 +310,16 @@ def run_xdc_fig02_filters(*, artifact_id: str, title: str, caption: str, stateme
         return tidy[tidy.model == key]["temporal_variation_mean"].tolist()
 
     d, sp = diff_spread(vals(better), vals(worse))
-    judged = [{"claim": f"{models[better]['label']}'s first-layer filters vary more over time than "
-                        f"{models[worse]['label']}'s (mean temporal variation)", "task": "video",
-               "diff": d, "spread": sp, "verdict": verdict(d, sp)}]
+    judged = [
+        {
+            "claim": f"{models[better]['label']}'s first-layer filters vary more over time than "
+            f"{models[worse]['label']}'s (mean temporal variation)",
+            "task": "video",
+            "diff": d,
+            "spread": sp,
+            "verdict": verdict(d, sp),
+        }
+    ]
     overall, counts = overall_verdict(judged)
     metrics, rows = {}, []
     for key, spec in models.items():
@@ -240,17 +327,40 @@ def run_xdc_fig02_filters(*, artifact_id: str, title: str, caption: str, stateme
         metrics[f"{key}/temporal_variation/mean"], metrics[f"{key}/temporal_variation/std"] = m, s
         rows.append([spec["label"], ", ".join(spec["runs"]), f"{m:.3f}" + (f" ± {s:.3f}" if n > 1 else "")])
     frames = int(tidy.frames.iloc[0])
-    md = [f"# {title} (profile `{profile}`)", "", caption.strip(), "",
-          f"Temporal variation of a filter = ||w - mean over its {frames} frames|| / ||w|| (0: the same pattern "
-          f"in every frame; {np.sqrt(1 - 1 / frames):.2f} expected for i.i.d. random weights). Mean over filters, "
-          "then mean ± std over seed runs:", "",
-          markdown_table(["model", "runs", "temporal variation"], rows), ""]
+    md = [
+        f"# {title} (profile `{profile}`)",
+        "",
+        caption.strip(),
+        "",
+        f"Temporal variation of a filter = ||w - mean over its {frames} frames|| / ||w|| (0: the same pattern "
+        f"in every frame; {np.sqrt(1 - 1 / frames):.2f} expected for i.i.d. random weights). Mean over filters, "
+        "then mean ± std over seed runs:",
+        "",
+        markdown_table(["model", "runs", "temporal variation"], rows),
+        "",
+    ]
     md += claims_block(statement, overall, counts, judged)
     fig = _filters_figure(tiles, models, title=f"{title} (profile {profile})")
-    fig_data = pd.concat([pd.DataFrame({"model": k, "filter": np.arange(len(tv)), "temporal_variation": tv})
-                          for k, (_, tv) in tiles.items()], ignore_index=True)
-    return finish_artifact(out, tidy=tidy, md=md, metrics=metrics, claims=judged, fig=fig, fig_data=fig_data,
-                            profile=profile, started=t0, root=root, extra={"artifact": artifact_id, "models": models})
+    fig_data = pd.concat(
+        [
+            pd.DataFrame({"model": k, "filter": np.arange(len(tv)), "temporal_variation": tv})
+            for k, (_, tv) in tiles.items()
+        ],
+        ignore_index=True,
+    )
+    return finish_artifact(
+        out,
+        tidy=tidy,
+        md=md,
+        metrics=metrics,
+        claims=judged,
+        fig=fig,
+        fig_data=fig_data,
+        profile=profile,
+        started=t0,
+        root=root,
+        extra={"artifact": artifact_id, "models": models},
+    )
 
 
 def _filters_figure(tiles: dict, models: dict, title: str):

@@ -4,6 +4,7 @@ Each configuration runs in its own process (so peak memory is its own) for ``war
 optimisation steps of exactly the training code (:class:`avlib.train.runner.Trainer`) on random inputs
 of the profile's cache shape; decoding is excluded by design, as in training. Peak memory is
 ``torch.cuda.max_memory_allocated`` on GPU and the process's peak resident set size on CPU."""
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from avlib.profiles import load_profile, load_pretrain_config
+from avlib.profiles import load_pretrain_config, load_profile
 
 
 def _one(args) -> dict:
@@ -46,13 +47,23 @@ def _one(args) -> dict:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     dt = time.perf_counter() - t0
     n_params = sum(p.numel() for p in tr.core.parameters() if p.requires_grad)
-    return {"config": config, "profile": profile, "device": device, "batch": B, "steps": steps,
-            "s_per_step": dt / steps, "clips_per_s": B * steps / dt, "peak_mem_mb": peak,
-            "trainable_params_m": n_params / 1e6, "threads": torch.get_num_threads()}
+    return {
+        "config": config,
+        "profile": profile,
+        "device": device,
+        "batch": B,
+        "steps": steps,
+        "s_per_step": dt / steps,
+        "clips_per_s": B * steps / dt,
+        "peak_mem_mb": peak,
+        "trainable_params_m": n_params / 1e6,
+        "threads": torch.get_num_threads(),
+    }
 
 
-def run_benchmark(profile: str | None = None, configs=("recon_v", "recon_a", "ae", "xkd"), steps: int = 5,
-                  warmup: int = 2) -> list[dict]:
+def run_benchmark(
+    profile: str | None = None, configs=("recon_v", "recon_a", "ae", "xkd"), steps: int = 5, warmup: int = 2
+) -> list[dict]:
     profile = profile or load_profile()["name"]
     ctx = mp.get_context("spawn")
     rows = []
@@ -60,10 +71,14 @@ def run_benchmark(profile: str | None = None, configs=("recon_v", "recon_a", "ae
         with ctx.Pool(1) as pool:
             rows.append(pool.apply(_one, ((c, profile, steps, warmup),)))
     base = next((r for r in rows if r["config"] == "recon_v"), rows[0])
-    print(f"\npretraining throughput, profile {profile!r} ({rows[0]['device']}, {rows[0]['threads']} threads, "
-          f"batch {rows[0]['batch']}, {steps} timed steps after {warmup} warm-up)")
+    print(
+        f"\npretraining throughput, profile {profile!r} ({rows[0]['device']}, {rows[0]['threads']} threads, "
+        f"batch {rows[0]['batch']}, {steps} timed steps after {warmup} warm-up)"
+    )
     print(f"{'config':<10} {'clips/s':>9} {'s/step':>8} {'rel. time':>9} {'peak MB':>9} {'params M':>9}")
     for r in rows:
-        print(f"{r['config']:<10} {r['clips_per_s']:9.1f} {r['s_per_step']:8.3f} "
-              f"{r['s_per_step'] / base['s_per_step']:8.2f}x {r['peak_mem_mb']:9.0f} {r['trainable_params_m']:9.2f}")
+        print(
+            f"{r['config']:<10} {r['clips_per_s']:9.1f} {r['s_per_step']:8.3f} "
+            f"{r['s_per_step'] / base['s_per_step']:8.2f}x {r['peak_mem_mb']:9.0f} {r['trainable_params_m']:9.2f}"
+        )
     return rows

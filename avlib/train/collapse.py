@@ -3,6 +3,7 @@
 A logging step *looks collapsed* when the smallest ``teacher_kl_*`` (KL of each sample's centred,
 sharpened teacher distribution to the batch mean: 0 when every sample gets the same output) is below
 ``kl_min``; the runner stops a run after ``train.collapse_patience`` such steps in a row."""
+
 from __future__ import annotations
 
 

@@ -7,6 +7,7 @@ once per call even if several paths reach it. ``dedup=False`` reproduces the rel
 teacher block shared by the video and audio teachers is updated once per path, i.e. twice per step,
 for an effective momentum of ``m ** 2``.
 """
+
 from __future__ import annotations
 
 import copy

@@ -1,4 +1,5 @@
 """AdamW parameter groups, per-iteration schedules and gradient clipping (Supp. Table S4)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -10,6 +10,7 @@ it was written under the same key, ``<config hash>-<fingerprint of the code the 
 
 Every run also writes its fully resolved config as ``<run>/config.yaml``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,8 +40,9 @@ def run_key(cfg, loop_module: str) -> str:
     return f"{config_hash(cfg)}-{code_fingerprint(run_entries(loop_module, cfg.method))}"
 
 
-def open_checkpoint(out_dir: str | Path, key: str, *, resume: bool = True, map_location="cpu",
-                    name: str | None = None) -> dict | None:
+def open_checkpoint(
+    out_dir: str | Path, key: str, *, resume: bool = True, map_location="cpu", name: str | None = None
+) -> dict | None:
     """The state of ``out_dir/last.pt`` when it was written under ``key``; else ``None``, after moving a
     checkpoint of another key (and the run's other files) to ``stale-<its key>/``. Collective under DDP
     (rank 0 moves the files)."""
@@ -53,8 +55,14 @@ def open_checkpoint(out_dir: str | Path, key: str, *, resume: bool = True, map_l
     if old == key:
         return state
     stale = out_dir / f"stale-{old}"
-    log.warning("%s: config or training code changed since %s (%s != %s): not resuming; the old run is kept in %s",
-                name or out_dir.name, path, old, key, stale)
+    log.warning(
+        "%s: config or training code changed since %s (%s != %s): not resuming; the old run is kept in %s",
+        name or out_dir.name,
+        path,
+        old,
+        key,
+        stale,
+    )
     dist.barrier()
     if dist.is_main():
         stale.mkdir(exist_ok=True)
@@ -69,5 +77,6 @@ def write_config(out_dir: str | Path, cfg) -> Path:
     """``out_dir/config.yaml``: the fully resolved config of the run (profile, run file and overrides merged)."""
     from avlib.paths import atomic_write_text
 
-    return atomic_write_text(Path(out_dir) / "config.yaml",
-                             yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None))
+    return atomic_write_text(
+        Path(out_dir) / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None)
+    )

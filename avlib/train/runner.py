@@ -12,6 +12,7 @@
 * a non-finite loss or gradient, or a collapse signal, stops the run with a clear message and keeps
   the last good checkpoint.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -114,7 +115,7 @@ class _Batches:
         if epoch != self._perm_epoch:
             self._perm = np.random.default_rng([self.seed, epoch]).permutation(len(self.indices))
             self._perm_epoch = epoch
-        sel = self._perm[b * self.batch_size:(b + 1) * self.batch_size][dist.rank()::dist.world_size()]
+        sel = self._perm[b * self.batch_size : (b + 1) * self.batch_size][dist.rank() :: dist.world_size()]
         return np.sort(self.indices[sel])
 
     def _read(self, ids):
@@ -149,8 +150,10 @@ class Trainer:
         self.model = self.core
         if distributed:
             self.model = torch.nn.parallel.DistributedDataParallel(
-                self.core, device_ids=[dist.local_rank()] if device.startswith("cuda") else None,
-                broadcast_buffers=False)
+                self.core,
+                device_ids=[dist.local_rank()] if device.startswith("cuda") else None,
+                broadcast_buffers=False,
+            )
         self.optimizer = build_optimizer(self.core, cfg.optim)
         self.lr, self.wd = lr_wd_schedules(cfg.optim, total, iters_per_epoch)
         self.ema = build_schedule(cfg.xkd.ema, total, iters_per_epoch)
@@ -164,7 +167,9 @@ class Trainer:
         else:
             self.clip_params = [p for p in self.core.parameters() if p.requires_grad]
 
-    def step(self, video_u8: torch.Tensor | None, audio: torch.Tensor, step: int, last_good: int, out_dir: Path) -> tuple[dict, float]:
+    def step(
+        self, video_u8: torch.Tensor | None, audio: torch.Tensor, step: int, last_good: int, out_dir: Path
+    ) -> tuple[dict, float]:
         """One step: views -> forward (autocast) -> finite check -> backward -> clip -> AdamW -> EMA."""
         cfg = self.cfg
         set_lr_wd(self.optimizer, float(self.lr[step]), float(self.wd[step]))
@@ -178,7 +183,8 @@ class Trainer:
             raise NonFiniteLossError(
                 f"{cfg.name}: non-finite loss ({float(loss.detach())}) at step {step}; terms: "
                 f"{ {k: float(x) for k, x in out['logs'].items()} }. The last good checkpoint is "
-                f"{out_dir / checkpoint.LAST} (step {last_good}); lower optim.lr or use precision fp32/bf16.")
+                f"{out_dir / checkpoint.LAST} (step {last_good}); lower optim.lr or use precision fp32/bf16."
+            )
         self.optimizer.zero_grad(set_to_none=True)
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
         if self.scaler is not None:
@@ -187,7 +193,8 @@ class Trainer:
         if self.scaler is None and not (math.isfinite(gnorm) and grads_finite(self.trainable)):
             raise NonFiniteLossError(
                 f"{cfg.name}: non-finite gradient norm at step {step}; the last good checkpoint is "
-                f"{out_dir / checkpoint.LAST} (step {last_good}).")
+                f"{out_dir / checkpoint.LAST} (step {last_good})."
+            )
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -235,8 +242,10 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, s
 
     tr = Trainer(cfg, device, total, ipe, distributed)
     if data.video is None and tr.core.use_video:
-        raise ValueError(f"{cfg.name}: cache {cfg.data.cache} is audio-only but the method uses video "
-                         "(only audio reconstruction, xkd.recon_audio without kd/da/recon_video, trains on audio alone)")
+        raise ValueError(
+            f"{cfg.name}: cache {cfg.data.cache} is audio-only but the method uses video "
+            "(only audio reconstruction, xkd.recon_audio without kd/da/recon_video, trains on audio alone)"
+        )
     core, optimizer, scaler, gen = tr.core, tr.optimizer, tr.scaler, tr.gen
     chash = run_key(cfg, __name__)
     writer = JsonlWriter(out_dir / "metrics.jsonl")
@@ -250,8 +259,10 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, s
             scaler.load_state_dict(state["scaler"])
         gens, cpus = state["rng"]["gen"], state["rng"]["torch"]
         if len(gens) != dist.world_size():
-            raise RuntimeError(f"{ckpt_path} was written by {len(gens)} rank(s); resume it with the same "
-                               f"world size (now {dist.world_size()}) or start afresh with --fresh")
+            raise RuntimeError(
+                f"{ckpt_path} was written by {len(gens)} rank(s); resume it with the same "
+                f"world size (now {dist.world_size()}) or start afresh with --fresh"
+            )
         gen.set_state(gens[dist.rank()].cpu())
         torch.set_rng_state(cpus[dist.rank()].cpu())
         step = int(state["step"])
@@ -261,19 +272,36 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, s
     if dist.is_main():
         writer.truncate_after(step)
     if step == 0:
-        log.info("starting %s: %d clips, %d steps (%d epochs x %d), batch %d, device %s, %d threads",
-                 cfg.name, len(indices), total, cfg.train.epochs, ipe, cfg.train.batch_size, device,
-                 torch.get_num_threads())
+        log.info(
+            "starting %s: %d clips, %d steps (%d epochs x %d), batch %d, device %s, %d threads",
+            cfg.name,
+            len(indices),
+            total,
+            cfg.train.epochs,
+            ipe,
+            cfg.train.batch_size,
+            device,
+            torch.get_num_threads(),
+        )
 
     def save(step_done: int) -> Path | None:
         rng = _rng_states(gen)  # collective: every rank takes part
         if not dist.is_main():
             return None
-        return checkpoint.atomic_save({
-            "model": core.state_dict(), "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else {}, "step": step_done,
-            "epoch": step_done // ipe, "config": to_dict(cfg), "config_hash": chash,
-            "rng": rng, "avlib_version": __version__}, out_dir / checkpoint.LAST)
+        return checkpoint.atomic_save(
+            {
+                "model": core.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else {},
+                "step": step_done,
+                "epoch": step_done // ipe,
+                "config": to_dict(cfg),
+                "config_hash": chash,
+                "rng": rng,
+                "avlib_version": __version__,
+            },
+            out_dir / checkpoint.LAST,
+        )
 
     last_good = step
     collapse_count = 0
@@ -294,8 +322,16 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, s
             logs = {k: float(v) for k, v in logs_t.items()}
             collapse_count = collapse_count + 1 if collapsed(logs, cfg.train.collapse_kl_min) else 0
             rate = n_steps * cfg.train.batch_size / max(time.time() - t_steps, 1e-9)
-            rec = {"step": step, "epoch": step / ipe, "lr": float(tr.lr[step - 1]), "wd": float(tr.wd[step - 1]),
-                   "ema": float(tr.ema[step - 1]), "grad_norm": gnorm, "clips_per_s": rate, **logs}
+            rec = {
+                "step": step,
+                "epoch": step / ipe,
+                "lr": float(tr.lr[step - 1]),
+                "wd": float(tr.wd[step - 1]),
+                "ema": float(tr.ema[step - 1]),
+                "grad_norm": gnorm,
+                "clips_per_s": rate,
+                **logs,
+            }
             if dist.is_main():
                 writer.write(rec)
             bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
@@ -305,20 +341,37 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, s
                 f"{cfg.name}: teacher outputs collapsed at step {step} (KL of teacher outputs to their batch "
                 f"mean < {cfg.train.collapse_kl_min} for {collapse_count} steps: {_kl_logs(logs)}). The last good "
                 f"checkpoint is {out_dir / checkpoint.LAST} (step {last_good}). See Supp. B.5: projector "
-                f"norm, L_da and centering prevent this.")
+                f"norm, L_da and centering prevent this."
+            )
         if step % cfg.train.ckpt_every_steps == 0 and step < total:  # all ranks (RNG gather)
             save(step)
             last_good = step
     bar.close()
     save(step)
     if dist.is_main():
-        checkpoint.atomic_save({"model": core.state_dict(), "config": to_dict(cfg), "config_hash": chash,
-                                "step": step, "avlib_version": __version__}, out_dir / FINAL)
+        checkpoint.atomic_save(
+            {
+                "model": core.state_dict(),
+                "config": to_dict(cfg),
+                "config_hash": chash,
+                "step": step,
+                "avlib_version": __version__,
+            },
+            out_dir / FINAL,
+        )
     replicas_agree = _replicas_agree(core) if distributed else None
     dist.barrier()
-    summary = {"name": cfg.name, "steps": step, "epochs": cfg.train.epochs, "clips": int(len(indices)),
-               "wall_s": time.time() - t0, "device": device, "world_size": dist.world_size(),
-               "config_hash": chash, "replicas_agree": replicas_agree}
+    summary = {
+        "name": cfg.name,
+        "steps": step,
+        "epochs": cfg.train.epochs,
+        "clips": int(len(indices)),
+        "wall_s": time.time() - t0,
+        "device": device,
+        "world_size": dist.world_size(),
+        "config_hash": chash,
+        "replicas_agree": replicas_agree,
+    }
     return summary
 
 

@@ -4,6 +4,7 @@ XKD (reference-notes §1.5, §1.7): LR warm-up 0 -> 1e-4 over 30 epochs then cos
 0.3; EMA cosine 0.997 -> 1.0 without warm-up; teacher temperature ``linspace(warmup_T, T, 30 epochs)``
 then constant, stepped per *epoch* (use ``'per': 'epoch'`` in :func:`build_schedule`).
 """
+
 from __future__ import annotations
 
 import math

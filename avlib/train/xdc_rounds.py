@@ -25,6 +25,7 @@ resumes at the next epoch, under the shared rule of :mod:`avlib.train.resume` (s
 fingerprint of the code XDC imports; otherwise the old run moves to ``stale-<key>/`` and training restarts). ``final.pt`` has the same layout as the XKD runner's, so evaluation and
 fine-tuning load XDC runs unchanged.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from avlib import checkpoint
 from avlib.cluster import kmeans
@@ -78,7 +78,7 @@ def _features(model, data, ids: np.ndarray, ev: EvalViews, device: str, batch: i
     model.eval()
     out = {"video": [], "audio": []}
     for i in range(0, len(ids), batch):
-        b = ids[i:i + batch]
+        b = ids[i : i + batch]
         v, a = _clips(data, b, ev, device, train_aug=False, generator=None)
         out["video"].append(model.features("video", v).float().cpu().numpy())
         out["audio"].append(model.features("audio", a).float().cpu().numpy())
@@ -107,8 +107,7 @@ def _cluster(feats: dict, cfg, seed: int, labels: np.ndarray | None = None) -> d
             out[src] = np.asarray(labels, dtype=np.int64)
             continue
         f = np.concatenate([_l2(feats["video"]), _l2(feats["audio"])], 1) if src == "joint" else feats[src]
-        _, assign = kmeans(f, x.k, niter=x.kmeans_iters, seed=seed, pca_dim=x.pca_dim or None,
-                           l2norm=x.l2norm)
+        _, assign = kmeans(f, x.k, niter=x.kmeans_iters, seed=seed, pca_dim=x.pca_dim or None, l2norm=x.l2norm)
         out[src] = assign
     return out
 
@@ -154,8 +153,11 @@ def load_clusters(run_dir) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no clustering saved (a run with rounds: 0, or not finished)")
     with np.load(path) as z:
-        return {"ids": z["ids"], "labels": z["labels"] if "labels" in z.files else None,
-                "assign": {f[len("assign_"):]: z[f] for f in z.files if f.startswith("assign_")}}
+        return {
+            "ids": z["ids"],
+            "labels": z["labels"] if "labels" in z.files else None,
+            "assign": {f[len("assign_") :]: z[f] for f in z.files if f.startswith("assign_")},
+        }
 
 
 def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = True) -> dict:
@@ -176,8 +178,9 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
     labels = np.asarray(data.labels)[ids] if data.labels is not None and np.ndim(data.labels) == 1 else None
     if x.variant == "supervised":
         if labels is None:
-            raise ValueError(f"{cfg.name}: the supervised baseline needs single-label annotations; "
-                             f"cache {cfg.data.cache} has none")
+            raise ValueError(
+                f"{cfg.name}: the supervised baseline needs single-label annotations; cache {cfg.data.cache} has none"
+            )
         n_cls = int(labels.max()) + 1
         if x.k != n_cls:  # one output per class: k is the number of classes, whatever the profile says
             log.info("%s: supervised baseline, k = %d classes (was %d)", cfg.name, n_cls, x.k)
@@ -198,8 +201,16 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
     rng = np.random.default_rng([seed, 11])
 
     chash = run_key(cfg, __name__)  # config hash and the fingerprint of the code XDC imports
-    state = {"round": 0, "epoch": 0, "best": float("inf"), "prev": float("inf"), "bad": 0, "assign": None,
-             "history": [], "step": 0}
+    state = {
+        "round": 0,
+        "epoch": 0,
+        "best": float("inf"),
+        "prev": float("inf"),
+        "bad": 0,
+        "assign": None,
+        "history": [],
+        "step": 0,
+    }
     opt_head = None
     # RNG states and assignments must stay on the CPU
     st = open_checkpoint(out_dir, chash, resume=resume, map_location="cpu", name=cfg.name)
@@ -223,11 +234,22 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
     write_config(out_dir, cfg)
 
     def save(path_name: str):
-        checkpoint.atomic_save({"model": model.state_dict(), "opt_body": opt_body.state_dict(),
-                                "opt_head": opt_head.state_dict() if opt_head is not None else None,
-                                "xdc_state": state, "np_rng": rng.bit_generator.state, "torch_gen": gen.get_state(),
-                                "torch_rng": torch.get_rng_state(), "config": to_dict(cfg), "config_hash": chash,
-                                "step": state["step"], "epoch": state["epoch"]}, out_dir / path_name)
+        checkpoint.atomic_save(
+            {
+                "model": model.state_dict(),
+                "opt_body": opt_body.state_dict(),
+                "opt_head": opt_head.state_dict() if opt_head is not None else None,
+                "xdc_state": state,
+                "np_rng": rng.bit_generator.state,
+                "torch_gen": gen.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "config": to_dict(cfg),
+                "config_hash": chash,
+                "step": state["step"],
+                "epoch": state["epoch"],
+            },
+            out_dir / path_name,
+        )
 
     if x.epoch_clips < 0:
         raise ValueError(f"xdc.epoch_clips must be >= 0 (0 = the training set), got {x.epoch_clips}")
@@ -251,7 +273,7 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
             model.reset_heads(gen)
             opt_head = _optimizer(model.heads.parameters(), x, head=True)
             state.update(epoch=0, best=float("inf"), prev=float("inf"), bad=0)
-            save(checkpoint.LAST)                  # the round's clustering survives an interruption
+            save(checkpoint.LAST)  # the round's clustering survives an interruption
             writer.write({"event": "cluster", **rec})
         if opt_head is None:
             opt_head = _optimizer(model.heads.parameters(), x, head=True)
@@ -263,9 +285,13 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
             draws = [uniform_cluster_sample(targets[s][train_pos], n // len(srcs) + 1, rng) for s in srcs]
             order = rng.permutation(np.concatenate(draws))[:n]
             losses = []
-            for b in progress(range(steps_per_epoch), desc=f"{cfg.name} r{r} e{state['epoch']}",
-                              disable=None if show_progress else True, leave=False):
-                pos = train_pos[order[b * cfg.train.batch_size:(b + 1) * cfg.train.batch_size]]
+            for b in progress(
+                range(steps_per_epoch),
+                desc=f"{cfg.name} r{r} e{state['epoch']}",
+                disable=None if show_progress else True,
+                leave=False,
+            ):
+                pos = train_pos[order[b * cfg.train.batch_size : (b + 1) * cfg.train.batch_size]]
                 v, a = _clips(data, ids[pos], ev, device, train_aug=True, generator=gen)
                 t = {s: torch.as_tensor(targets[s][pos], device=device) for s in srcs}
                 out = model(v, a, t)
@@ -284,19 +310,50 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
             state["prev"], state["best"] = val, min(state["best"], val)
             state["epoch"] += 1
             save(checkpoint.LAST)
-            writer.write({"event": "epoch", "round": r, "epoch": state["epoch"] - 1, "step": state["step"],
-                          "loss": float(np.mean(losses)), "val_loss": val, "best_val_loss": state["best"],
-                          "consecutive_increases": state["bad"]})
-        log.info("%s: round %d done after %d epochs (best pseudo-label val loss %.4f)", cfg.name, r,
-                 state["epoch"], state["best"])
+            writer.write(
+                {
+                    "event": "epoch",
+                    "round": r,
+                    "epoch": state["epoch"] - 1,
+                    "step": state["step"],
+                    "loss": float(np.mean(losses)),
+                    "val_loss": val,
+                    "best_val_loss": state["best"],
+                    "consecutive_increases": state["bad"],
+                }
+            )
+        log.info(
+            "%s: round %d done after %d epochs (best pseudo-label val loss %.4f)",
+            cfg.name,
+            r,
+            state["epoch"],
+            state["best"],
+        )
         if r == x.rounds - 1:  # the last clustering, for the cluster tables (XDC Tables 5/6)
             _save_clusters(out_dir / "clusters.npz", ids, targets, labels)
         state.update(round=r + 1, assign=None)
         opt_head = None
         save(checkpoint.LAST)
-    summary = {"name": cfg.name, "method": "xdc", "variant": x.variant, "k": x.k, "rounds": x.rounds, "steps": state["step"],
-               "clusters": state["history"], "wall_s": round(time.time() - t0, 1), "n_clips": int(len(ids))}
-    checkpoint.atomic_save({"model": model.state_dict(), "config": to_dict(cfg), "config_hash": chash,
-                            "step": state["step"], "summary": summary}, out_dir / "final.pt")
+    summary = {
+        "name": cfg.name,
+        "method": "xdc",
+        "variant": x.variant,
+        "k": x.k,
+        "rounds": x.rounds,
+        "steps": state["step"],
+        "clusters": state["history"],
+        "wall_s": round(time.time() - t0, 1),
+        "n_clips": int(len(ids)),
+    }
+    checkpoint.atomic_save(
+        {
+            "model": model.state_dict(),
+            "config": to_dict(cfg),
+            "config_hash": chash,
+            "step": state["step"],
+            "summary": summary,
+        },
+        out_dir / "final.pt",
+    )
     atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary

@@ -1,4 +1,5 @@
 """Model inspection (Figs. 2, 3, 5) against closed forms and NumPy re-derivations, on a small random XKD."""
+
 import math
 
 import numpy as np
@@ -92,7 +93,7 @@ def test_reconstruct_keeps_visible_patches_and_reports_the_training_loss(model_a
     t = inp.double().numpy()
     tn = (t - t.mean(-1, keepdims=True)) / np.sqrt(t.var(-1, ddof=1, keepdims=True) + 1e-6)
     m = mask.numpy()
-    assert r["baseline"] == pytest.approx(float((tn ** 2).mean(-1)[m].mean()), rel=1e-4)
+    assert r["baseline"] == pytest.approx(float((tn**2).mean(-1)[m].mean()), rel=1e-4)
     with pytest.raises(ValueError, match="mask_ratio"):
         reconstruct(model, modality, x, 1.0)
 
@@ -105,8 +106,9 @@ def test_teacher_attention_maps_are_the_refine_inputs(model_and_views):
         ta = model.teacher["audio_encoder"](audio, return_attn=True)
     av, aa = cls_attention(tv["attn"]), cls_attention(ta["attn"])
     np.testing.assert_allclose(a["video"]["cls"].reshape(len(video), -1), av.mean(1).double().numpy(), rtol=1e-6)
-    np.testing.assert_allclose(a["audio"]["refine"].reshape(len(audio), -1),
-                               cross_modal_attention(aa, av).mean(1).double().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        a["audio"]["refine"].reshape(len(audio), -1), cross_modal_attention(aa, av).mean(1).double().numpy(), rtol=1e-6
+    )
     assert a["video"]["cls"].shape[1:] == tuple(tv["grid"]) and a["audio"]["cls"].shape[1:] == tuple(ta["grid"])
     # CLS attention over patch tokens sums to at most 1 (the CLS key takes the rest)
     assert (a["video"]["cls"].reshape(len(video), -1).sum(1) <= 1 + 1e-6).all()

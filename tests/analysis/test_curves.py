@@ -1,4 +1,5 @@
 """The figure's collapse detector is the training runner's rule, applied to logged metrics."""
+
 import json
 
 import numpy as np
@@ -22,16 +23,19 @@ def _runner_collapse_step(records, kl_min, patience):
 @pytest.mark.parametrize("seed", range(5))
 def test_collapse_step_agrees_with_the_runner(seed):
     rng = np.random.default_rng(seed)
-    recs = [{"step": 10 * (i + 1), "teacher_kl_video": float(v), "teacher_kl_audio": float(a), "loss": 1.0}
-            for i, (v, a) in enumerate(zip(10 ** rng.uniform(-6, -2, 80), 10 ** rng.uniform(-6, -2, 80)))]
+    recs = [
+        {"step": 10 * (i + 1), "teacher_kl_video": float(v), "teacher_kl_audio": float(a), "loss": 1.0}
+        for i, (v, a) in enumerate(zip(10 ** rng.uniform(-6, -2, 80), 10 ** rng.uniform(-6, -2, 80)))
+    ]
     df = pd.DataFrame(recs)
     for patience in (1, 2, 3):
         assert collapse_step(df, 1e-4, patience) == _runner_collapse_step(recs, 1e-4, patience)
 
 
 def test_collapse_step_closed_form_and_no_teachers():
-    df = pd.DataFrame({"step": [1, 2, 3, 4, 5], "teacher_kl_video": [1, 1e-5, 1, 1, 1e-5],
-                       "teacher_kl_audio": [1, 1, 1, 1, 1]})
+    df = pd.DataFrame(
+        {"step": [1, 2, 3, 4, 5], "teacher_kl_video": [1, 1e-5, 1, 1, 1e-5], "teacher_kl_audio": [1, 1, 1, 1, 1]}
+    )
     assert collapse_step(df, 1e-4, 2) is None  # never two logging steps in a row
     assert collapse_step(df, 1e-4, 1) == 2
     df["teacher_kl_audio"] = [1, 1, 1e-6, 1, 1]  # either teacher collapsing counts (the smallest KL)

@@ -1,5 +1,6 @@
 """AV-MNIST benchmark: the pairing protocol, late fusion against a NumPy re-derivation, and the whole
 benchmark end to end at its CI size on the real FSDD and MNIST-5k recordings."""
+
 import json
 
 import numpy as np
@@ -18,8 +19,8 @@ def test_pairs_hold_out_speakers_and_images(real_data):
     assert pairs.groupby("split").size().to_dict() == {"test": 500, "train": 2000, "val": 500}
     spk = pairs.groupby("split")["speaker"].agg(set)
     assert spk["test"] == {"theo"} and spk["val"] == {"nicolas"} and not spk["train"] & (spk["test"] | spk["val"])
-    assert pairs["image"].is_unique                              # every MNIST image used once, in one split
-    np.testing.assert_array_equal(labels[pairs["image"]], pairs["label"])   # paired by digit
+    assert pairs["image"].is_unique  # every MNIST image used once, in one split
+    np.testing.assert_array_equal(labels[pairs["image"]], pairs["label"])  # paired by digit
     with pytest.raises(ValueError, match="speaker 'bob'"):
         avmnist.make_pairs(fsdd.load(real_data / "fsdd"), labels, split_speakers={"test": ["bob"]})
 
@@ -31,9 +32,9 @@ def test_image_clip_static_and_moving():
     still = avmnist.image_clip(img, 6, 64, 0.0, rng)
     moving = avmnist.image_clip(img, 6, 64, 3.0, rng)
     assert still.shape == (6, 64, 64, 3) and (still == still[:1]).all()
-    assert not (moving == moving[:1]).all()                       # it moves ...
+    assert not (moving == moving[:1]).all()  # it moves ...
     sums = moving.astype(int).sum((1, 2, 3))
-    assert np.abs(sums - sums[0]).max() <= 0.02 * sums[0]         # ... without leaving the frame
+    assert np.abs(sums - sums[0]).max() <= 0.02 * sums[0]  # ... without leaving the frame
 
 
 def test_late_fusion_matches_numpy_rederivation():
@@ -81,10 +82,16 @@ def test_benchmark_small_end_to_end(real_data, tmp_path, monkeypatch):
     assert [r["tasks"] for r in again] == [r["tasks"] for r in recs]
 
     from avlib.report.real import run_real_avmnist
-    res = run_real_avmnist(evals_dir=str(tmp_path / "evals"), rows={"inputs": "inputs", "random": "random", "ae": "L_ae",
-                                                                   "xkd": "L_xkd"},
-                           columns={"audio": "audio", "video": "video", "late_fusion": "late fusion"}, title="t",
-                           caption="c", out_dir=str(tmp_path / "results"), size="small")
+
+    res = run_real_avmnist(
+        evals_dir=str(tmp_path / "evals"),
+        rows={"inputs": "inputs", "random": "random", "ae": "L_ae", "xkd": "L_xkd"},
+        columns={"audio": "audio", "video": "video", "late_fusion": "late fusion"},
+        title="t",
+        caption="c",
+        out_dir=str(tmp_path / "results"),
+        size="small",
+    )
     assert "| L_xkd |" in res.markdown
     for f in ("table.md", "table.csv", "metrics.json", "fig.png", "fig_data.csv", "provenance.json"):
         assert (tmp_path / "results" / f).is_file()

@@ -1,5 +1,6 @@
 """ESC-50 benchmark: the fold protocol never lets the test fold choose C, fit the classifier or pretrain
 the encoder; end to end at its CI size (ESC-10) on the real recordings."""
+
 import json
 
 import numpy as np
@@ -25,11 +26,13 @@ def test_fold_accuracy_rederived_with_sklearn():
         r = esc50.fold_accuracy(x, y, fold, k, Cs=(0.01, 1.0))
         v = k % 5 + 1
         train, tr, va, te = fold != k, (fold != k) & (fold != v), fold == v, fold == k
-        z = (x - x[tr].mean(0)) / (x[tr].std(0) + 1e-6)            # C selection: the three fitting folds' statistics
-        accs = {c: np.mean(LinearSVC(C=c, max_iter=5000, random_state=0).fit(z[tr], y[tr]).predict(z[va]) == y[va])
-                for c in (0.01, 1.0)}
+        z = (x - x[tr].mean(0)) / (x[tr].std(0) + 1e-6)  # C selection: the three fitting folds' statistics
+        accs = {
+            c: np.mean(LinearSVC(C=c, max_iter=5000, random_state=0).fit(z[tr], y[tr]).predict(z[va]) == y[va])
+            for c in (0.01, 1.0)
+        }
         best = max(accs, key=lambda c: (accs[c], -c))
-        z = (x - x[train].mean(0)) / (x[train].std(0) + 1e-6)      # final fit: the four training folds'
+        z = (x - x[train].mean(0)) / (x[train].std(0) + 1e-6)  # final fit: the four training folds'
         pred = LinearSVC(C=best, max_iter=5000, random_state=0).fit(z[train], y[train]).predict(z[te])
         assert r["best_C"] == best and r["val_fold"] == v
         assert r["test"] == pytest.approx(100 * np.mean(pred == y[te]))
@@ -41,8 +44,8 @@ def test_test_fold_does_not_leak():
     k = 3
     ref = esc50.fold_accuracy(x, y, fold, k)
     x2, y2 = x.copy(), y.copy()
-    x2[fold == k] = np.random.default_rng(9).normal(size=x2[fold == k].shape) * 100   # garbage test features
-    y2[fold == k] = (y2[fold == k] + 1) % 3                                          # and wrong labels
+    x2[fold == k] = np.random.default_rng(9).normal(size=x2[fold == k].shape) * 100  # garbage test features
+    y2[fold == k] = (y2[fold == k] + 1) % 3  # and wrong labels
     r = esc50.fold_accuracy(x2, y2, fold, k)
     assert r["best_C"] == ref["best_C"] and r["val"] == ref["val"]
 
@@ -70,8 +73,10 @@ def test_benchmark_small_end_to_end(real_data, tmp_path):
     assert again == recs
 
     from avlib.report.real import run_real_esc50_linear
-    res = run_real_esc50_linear(evals_dir=str(tmp_path / "evals"), title="t", caption="c",
-                                out_dir=str(tmp_path / "results"), size="small")
+
+    res = run_real_esc50_linear(
+        evals_dir=str(tmp_path / "evals"), title="t", caption="c", out_dir=str(tmp_path / "results"), size="small"
+    )
     assert "**mean ± std over folds**" in res.markdown and res.metrics["chance"] == 10.0
     for f in ("table.md", "table.csv", "metrics.json", "fig.png", "fig_data.csv", "provenance.json"):
         assert (tmp_path / "results" / f).is_file()
@@ -82,7 +87,7 @@ def test_work_folder_is_bound_to_its_settings(tmp_path):
     from avlib.benchmarks import claim_work_dir
 
     claim_work_dir(tmp_path, {"size": "small", "profile": "smoke"})
-    claim_work_dir(tmp_path, {"size": "small", "profile": "smoke"})   # same settings: fine
+    claim_work_dir(tmp_path, {"size": "small", "profile": "smoke"})  # same settings: fine
     with pytest.raises(ValueError, match=r"other settings .*'size': \('small', 'full'\)"):
         claim_work_dir(tmp_path, {"size": "full", "profile": "smoke"})
 
@@ -93,11 +98,16 @@ def test_page_refuses_a_size_its_files_were_not_computed_at(tmp_path):
     ev = tmp_path / "evals"
     ev.mkdir()
     fold = {"test": 50.0, "best_C": 1.0, "val_fold": 2, "n_train": 320, "n_test": 80, "val": 40.0}
-    (ev / "baseline.json").write_text(json.dumps({"size": "small", "n_classes": 10,
-                                                  "folds": [{**fold, "fold": k} for k in range(1, 6)]}))
+    (ev / "baseline.json").write_text(
+        json.dumps({"size": "small", "n_classes": 10, "folds": [{**fold, "fold": k} for k in range(1, 6)]})
+    )
     for k in range(1, 6):
         (ev / f"mae_fold{k}.json").write_text(json.dumps({**fold, "fold": k, "size": "small"}))
     with pytest.raises(ValueError, match=r"from size\(s\) \['small'\], the page was asked for size 'full'"):
         run_real_esc50_linear(evals_dir=str(ev), title="t", caption="c", out_dir=str(tmp_path / "r"), size="full")
-    assert run_real_esc50_linear(evals_dir=str(ev), title="t", caption="c", out_dir=str(tmp_path / "r"),
-                                 size="small").metrics["chance"] == 10.0
+    assert (
+        run_real_esc50_linear(
+            evals_dir=str(ev), title="t", caption="c", out_dir=str(tmp_path / "r"), size="small"
+        ).metrics["chance"]
+        == 10.0
+    )

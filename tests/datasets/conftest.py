@@ -1,4 +1,5 @@
 """Shared by the dataset tests: the ``annotations`` folder of the real-data bundle."""
+
 from pathlib import Path
 
 import pytest

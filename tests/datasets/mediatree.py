@@ -1,9 +1,11 @@
 """Small real media files for the loader tests (official-layout trees are built from these)."""
+
 from pathlib import Path
 
 
-def write_avi(path: Path, seconds: float = 1.0, fps: int = 10, size: int = 32, sample_rate: int = 8000,
-              audio: bool = True) -> Path:
+def write_avi(
+    path: Path, seconds: float = 1.0, fps: int = 10, size: int = 32, sample_rate: int = 8000, audio: bool = True
+) -> Path:
     """A small real AVI (MPEG-4 part 2 video + PCM audio), the container UCF101/HMDB51 ship in."""
     import av
     import numpy as np
@@ -23,7 +25,7 @@ def write_avi(path: Path, seconds: float = 1.0, fps: int = 10, size: int = 32, s
             n = int(seconds * sample_rate)
             wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / sample_rate) * 32767).astype(np.int16)
             for i in range(0, n, 1024):
-                af = av.AudioFrame.from_ndarray(wave[None, i:i + 1024].copy(), format="s16", layout="mono")
+                af = av.AudioFrame.from_ndarray(wave[None, i : i + 1024].copy(), format="s16", layout="mono")
                 af.sample_rate, af.pts = sample_rate, i
                 out.mux(aus.encode(af))
             out.mux(aus.encode())

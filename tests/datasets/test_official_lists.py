@@ -4,6 +4,7 @@ The expected counts are independent of the loaders: they are the line counts of 
 (``wc -l``), the numbers the datasets' papers and READMEs state (UCF101 split 1: 9,537 / 3,783; HMDB51:
 70 / 30 clips per class; ESC-50: 400 clips per fold), or the summary in the files' own headers
 (AudioSet's ``num_positive_labels``)."""
+
 import re
 
 import numpy as np
@@ -52,8 +53,10 @@ def test_kinetics400_csvs(annotations):
     assert set(D.load("kinetics400", annotations=annotations / "kinetics").df["split"]) == {"val"}  # labelled only
     L = D.load("kinetics400", annotations=annotations / "kinetics", splits=("val", "test"))
     c = dict(zip(L.counts()["split"], L.counts()["expected"]))
-    assert c == {"val": len(_lines(annotations / "kinetics/kinetics-400_val.csv")) - 1,
-                 "test": len(_lines(annotations / "kinetics/kinetics-400_test.csv")) - 1}
+    assert c == {
+        "val": len(_lines(annotations / "kinetics/kinetics-400_val.csv")) - 1,
+        "test": len(_lines(annotations / "kinetics/kinetics-400_test.csv")) - 1,
+    }
     assert c["val"] == 19906 and len(L.classes) == 400
     val = L.df[L.df["split"] == "val"]
     assert val["label"].astype(int).between(0, 399).all()
@@ -70,8 +73,10 @@ def test_kinetics600_and_sound(annotations):
     c = dict(zip(S.counts()["split"], S.counts()["expected"]))
     assert c == {"train": 22713, "val": 1593} and len(S.classes) == 32
     # Kinetics-Sound classes are Kinetics-400 classes (spaces vs underscores)
-    k400 = {x.replace(" ", "_") for x in D.load("kinetics400", annotations=annotations / "kinetics",
-                                                splits=("val",)).classes}
+    k400 = {
+        x.replace(" ", "_")
+        for x in D.load("kinetics400", annotations=annotations / "kinetics", splits=("val",)).classes
+    }
     assert set(S.classes) <= k400
 
 
@@ -140,8 +145,18 @@ def test_ave_annotations(annotations):
 
 
 def test_registry_and_errors(tmp_path, annotations):
-    assert set(D.REGISTRY) >= {"ucf101", "hmdb51", "kinetics400", "kinetics_sound", "audioset", "vggsound",
-                               "esc50", "fsd50k", "crema_d", "ave"}
+    assert set(D.REGISTRY) >= {
+        "ucf101",
+        "hmdb51",
+        "kinetics400",
+        "kinetics_sound",
+        "audioset",
+        "vggsound",
+        "esc50",
+        "fsd50k",
+        "crema_d",
+        "ave",
+    }
     with pytest.raises(KeyError, match="unknown dataset 'ucf'"):
         D.load("ucf")
     with pytest.raises(ValueError, match="split must be one of"):

@@ -1,6 +1,7 @@
 """Real recordings decoded for real: CREMA-D's FLV (VP6 + MP3) and MP3 files, the Big Buck Bunny
 H.264/AAC clip and a VGGSound WAV; frame counts and sample counts are checked against the container's
 own durations, and the two streams of an audio-visual file must agree in length."""
+
 import pytest
 
 from avlib import datasets as D
@@ -13,13 +14,13 @@ def test_crema_d_flv_video_and_audio(real_data):
     assert len(videos) == 6
     for rel in videos["path"]:
         c = decode_clip(real_data / "crema_d" / rel, fps=30000 / 1001, size=64, sample_rate=16000)
-        assert c.video.shape[1:] == (64, 64, 3) and c.video.std() > 5          # real pictures, not blank
-        assert 1.0 < c.video_seconds < 6.0 and 1.0 < c.audio_seconds < 6.0     # CREMA-D sentences: 1-5 s
-        assert abs(c.video_seconds - c.audio_seconds) < 0.15                   # A/V durations agree
+        assert c.video.shape[1:] == (64, 64, 3) and c.video.std() > 5  # real pictures, not blank
+        assert 1.0 < c.video_seconds < 6.0 and 1.0 < c.audio_seconds < 6.0  # CREMA-D sentences: 1-5 s
+        assert abs(c.video_seconds - c.audio_seconds) < 0.15  # A/V durations agree
         assert abs(len(c.video) - c.video_seconds * 30000 / 1001) <= 2
         assert abs(len(c.audio) - c.audio_seconds * 16000) <= 16000 * 0.01
         assert c.native_sample_rate in (16000, 22050, 44100)
-        assert 1e-3 < float((c.audio ** 2).mean()) ** 0.5 < 1.0                # speech, not silence/clipping
+        assert 1e-3 < float((c.audio**2).mean()) ** 0.5 < 1.0  # speech, not silence/clipping
 
 
 def test_crema_d_separate_mp3(real_data):

@@ -1,4 +1,5 @@
 """linear_svm: C selection on val (default) vs test, multi-clip decision averaging, input errors."""
+
 import numpy as np
 import pytest
 from sklearn.svm import LinearSVC
@@ -15,7 +16,8 @@ def _blobs(n, d=8, k=3, seed=0, noise=1.0):
 
 def test_matches_direct_sklearn_fit_and_selects_on_val():
     tr, va, te = _blobs(200, seed=1), _blobs(100, seed=2), _blobs(100, seed=3)
-    va = (va[0], va[1]); te = (te[0], te[1])
+    va = (va[0], va[1])
+    te = (te[0], te[1])
     res = linear_svm(tr, va, te, Cs=(1e-3, 1e-1, 1.0))
     accs = {}
     for c in (1e-3, 1e-1, 1.0):

@@ -1,11 +1,11 @@
 """Fine-tuning (Supp. A.6): layer-wise LR decay, MixUp/CutMix, label smoothing and SpecAugment against
 closed forms; a tiny end-to-end fine-tune whose training loss falls; multimodal ('av') evaluation."""
+
 import numpy as np
 import pytest
 import torch
 
-from avlib.finetune import (Classifier, layer_decay_groups, layer_id, mixup_cutmix, smooth_one_hot,
-                            spec_augment)
+from avlib.finetune import Classifier, layer_decay_groups, layer_id, mixup_cutmix, smooth_one_hot, spec_augment
 from avlib.models import AudioTokenizer, ViTEncoder, vit_config
 
 
@@ -57,7 +57,9 @@ def test_cutmix_label_weight_is_the_kept_area_for_every_frame():
     x = torch.arange(4.0).view(4, 1, 1, 1, 1).expand(4, 3, 2, 16, 16).clone()  # sample i is constant i
     y = smooth_one_hot(torch.arange(4), 4)
     for seed in range(5):
-        xm, ym, info = mixup_cutmix(x, y, mixup_alpha=0.0, cutmix_alpha=1.0, generator=torch.Generator().manual_seed(seed))
+        xm, ym, info = mixup_cutmix(
+            x, y, mixup_alpha=0.0, cutmix_alpha=1.0, generator=torch.Generator().manual_seed(seed)
+        )
         assert info["mode"] == "cutmix"
         kept = (xm[0] == 0).float().mean().item()  # sample 0 keeps its own pixels outside the box
         assert kept == pytest.approx(info["lam"])
@@ -102,8 +104,12 @@ def labelled_run(tmp_path_factory, smoke_cache):
     generate_all(tmp / "data", {**data, "progress": False}, seed=3)
     c = {k: v for k, v in prof["cache"].items() if k != "datasets"}
     build_cache(tmp / "data" / "ucf", tmp / "cache" / "ucf", modality="av", progress=False, **c)
-    cfg = load_pretrain_config(root / "params/pretrain/xkd.yaml", profile="smoke", root=root,
-                               overrides=[f"data.cache={smoke_cache}", "train.max_steps=4"])
+    cfg = load_pretrain_config(
+        root / "params/pretrain/xkd.yaml",
+        profile="smoke",
+        root=root,
+        overrides=[f"data.cache={smoke_cache}", "train.max_steps=4"],
+    )
     pretrain(cfg, tmp / "run", show_progress=False)
     return tmp / "run", tmp / "cache" / "ucf"
 
@@ -112,8 +118,18 @@ def test_finetune_training_loss_falls_and_reports_test_metric(labelled_run):
     from avlib.finetune import finetune
 
     run, cache = labelled_run
-    recipe = {"epochs": 12, "batch_size": 8, "lr": 1e-3, "warmup_epochs": 0, "layer_decay": 1.0, "dropout": 0.0,
-              "label_smoothing": 0.0, "mixup": 0.0, "cutmix": 0.0, "test_clips": 2}
+    recipe = {
+        "epochs": 12,
+        "batch_size": 8,
+        "lr": 1e-3,
+        "warmup_epochs": 0,
+        "layer_decay": 1.0,
+        "dropout": 0.0,
+        "label_smoothing": 0.0,
+        "mixup": 0.0,
+        "cutmix": 0.0,
+        "test_clips": 2,
+    }
     r = finetune(run, {"dataset": str(cache), "modality": "audio"}, recipe)
     losses = [c["loss"] for c in r["curve"]]
     assert np.mean(losses[-3:]) < 0.6 * np.mean(losses[:3]), losses
@@ -121,10 +137,16 @@ def test_finetune_training_loss_falls_and_reports_test_metric(labelled_run):
     assert r["test"] > 100 / 4  # 4 balanced classes: above chance after fitting the training clips
     assert r["steps"] == 12 * 4 and r["underfit"] is None  # 32 training clips in batches of 8
     # the video path with the paper's MixUp/CutMix + label smoothing and SpecAugment on audio run end to end
-    v = finetune(run, {"dataset": str(cache), "modality": "video"},
-                 {**recipe, "epochs": 2, "mixup": 0.6, "cutmix": 0.5, "label_smoothing": 0.1, "layer_decay": 0.45})
-    a = finetune(run, {"dataset": str(cache), "modality": "audio"},
-                 {**recipe, "epochs": 2, "freq_mask": 2, "time_mask": 2, "n_masks": 2})
+    v = finetune(
+        run,
+        {"dataset": str(cache), "modality": "video"},
+        {**recipe, "epochs": 2, "mixup": 0.6, "cutmix": 0.5, "label_smoothing": 0.1, "layer_decay": 0.45},
+    )
+    a = finetune(
+        run,
+        {"dataset": str(cache), "modality": "audio"},
+        {**recipe, "epochs": 2, "freq_mask": 2, "time_mask": 2, "n_masks": 2},
+    )
     assert len(v["curve"]) == 2 and np.isfinite([c["loss"] for c in v["curve"] + a["curve"]]).all()
     with pytest.raises(ValueError, match="modality"):
         finetune(run, {"dataset": str(cache), "modality": "av"}, recipe)
@@ -137,8 +159,11 @@ def test_av_fusion_concatenates_both_modalities(labelled_run):
 
     run, cache = labelled_run
     base = {"dataset": str(cache), "protocol": "svm", "train_clips": 1, "test_clips": 2}
-    r = evaluate_run(run, {"v": {**base, "modality": "video"}, "a": {**base, "modality": "audio"},
-                           "av": {**base, "modality": "av"}}, svm_cs=[0.1])
+    r = evaluate_run(
+        run,
+        {"v": {**base, "modality": "video"}, "a": {**base, "modality": "audio"}, "av": {**base, "modality": "av"}},
+        svm_cs=[0.1],
+    )
     t = r["tasks"]
     assert t["av"]["feature_dim"] == t["v"]["feature_dim"] + t["a"]["feature_dim"]
     again = evaluate_run(run, {"av": {**base, "modality": "av"}}, svm_cs=[0.1])
@@ -151,9 +176,23 @@ def test_select_on_val_reports_the_best_validation_epoch(labelled_run):
     from avlib.finetune import finetune
 
     run, cache = labelled_run
-    r = finetune(run, {"dataset": str(cache), "modality": "audio"},
-                 {"epochs": 3, "batch_size": 8, "lr": 1e-3, "warmup_epochs": 0, "layer_decay": 1.0, "dropout": 0.0,
-                  "label_smoothing": 0.0, "mixup": 0.0, "cutmix": 0.0, "test_clips": 2, "select_on_val": True})
+    r = finetune(
+        run,
+        {"dataset": str(cache), "modality": "audio"},
+        {
+            "epochs": 3,
+            "batch_size": 8,
+            "lr": 1e-3,
+            "warmup_epochs": 0,
+            "layer_decay": 1.0,
+            "dropout": 0.0,
+            "label_smoothing": 0.0,
+            "mixup": 0.0,
+            "cutmix": 0.0,
+            "test_clips": 2,
+            "select_on_val": True,
+        },
+    )
     vals = [c["val"] for c in r["curve"]]
     assert r["selected_epoch"] == 1 + int(np.argmax(vals)) and r["val"] == pytest.approx(max(vals))
 
@@ -180,8 +219,20 @@ def test_a_budget_too_small_to_fit_is_reported_as_underfitting(labelled_run, cap
     assert underfitting([{"loss": 2.0}, {"loss": 1.7}]) is None and underfitting([{"loss": 2.0}]) is None
     run, cache = labelled_run
     with caplog.at_level("WARNING", logger="avlib.finetune"):
-        r = finetune(run, {"dataset": str(cache), "modality": "audio"},
-                     {"epochs": 2, "batch_size": 8, "lr": 1e-9, "warmup_epochs": 0, "dropout": 0.0,
-                      "label_smoothing": 0.0, "mixup": 0.0, "cutmix": 0.0, "test_clips": 1})
+        r = finetune(
+            run,
+            {"dataset": str(cache), "modality": "audio"},
+            {
+                "epochs": 2,
+                "batch_size": 8,
+                "lr": 1e-9,
+                "warmup_epochs": 0,
+                "dropout": 0.0,
+                "label_smoothing": 0.0,
+                "mixup": 0.0,
+                "cutmix": 0.0,
+                "test_clips": 1,
+            },
+        )
     assert r["underfit"] and "training loss fell only" in r["underfit"]
     assert any("raise the recipe's lr or epochs" in m for m in caplog.messages), caplog.messages

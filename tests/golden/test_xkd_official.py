@@ -8,6 +8,7 @@ the public ``mask_noise`` argument, and one float64 forward and backward of :cla
 must reproduce all of it to 1e-9 (relative, max-norm per tensor). This pins the whole XKD function: which
 encoder sees which view, which teacher teaches which student, which temperature reaches which loss.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,19 +19,38 @@ import pytest
 import torch
 
 from avlib.methods import build_method, logmel_from_config
-from avlib.methods.xkd_official import (OfficialImportError, avlib_key, config_from_official, load_official,
-                                        read_official)
+from avlib.methods.xkd_official import (
+    OfficialImportError,
+    avlib_key,
+    config_from_official,
+    load_official,
+    read_official,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SHA256 = "c286fc09dad2e59057cf91024b92f878ce1bbd4602823de6944dcdf1c8ed384b"
 RTOL = 1e-9
 # official loss names -> avlib's logged terms (audio student <- video teacher is vt2as)
-LOSS_NAMES = {"vid_recon_loss": "loss_recon_video", "aud_recon_loss": "loss_recon_audio",
-              "as2vs_align_loss": "loss_da_student", "vt2at_align_loss": "loss_da_teacher",
-              "vt2as_kd_loss": "loss_kd_v2a", "at2vs_kd_loss": "loss_kd_a2v", "recon_loss": "loss_ae",
-              "cmkd_loss": "loss_kd", "alignment_loss": "loss_da", "loss": "loss"}
-TEACHER_ITEMS = {"last_block_attention": "attn", "tokens": "tokens", "cls_attention": "cls_attn",
-                 "cross_modal_attention": "cross_attn", "refined_tokens": "refined", "head_output": ""}
+LOSS_NAMES = {
+    "vid_recon_loss": "loss_recon_video",
+    "aud_recon_loss": "loss_recon_audio",
+    "as2vs_align_loss": "loss_da_student",
+    "vt2at_align_loss": "loss_da_teacher",
+    "vt2as_kd_loss": "loss_kd_v2a",
+    "at2vs_kd_loss": "loss_kd_a2v",
+    "recon_loss": "loss_ae",
+    "cmkd_loss": "loss_kd",
+    "alignment_loss": "loss_da",
+    "loss": "loss",
+}
+TEACHER_ITEMS = {
+    "last_block_attention": "attn",
+    "tokens": "tokens",
+    "cls_attention": "cls_attn",
+    "cross_modal_attention": "cross_attn",
+    "refined_tokens": "refined",
+    "head_output": "",
+}
 
 
 def fixture_path() -> Path | None:
@@ -48,16 +68,24 @@ def fixture_path() -> Path | None:
 def golden() -> dict:
     path = fixture_path()
     if path is None:
-        pytest.skip("official XKD fixture not found (../shared/fixtures/xkd_official/small.pt, or set "
-                    "AVLIB_FIXTURES): golden-equivalence tests skipped")
+        pytest.skip(
+            "official XKD fixture not found (../shared/fixtures/xkd_official/small.pt, or set "
+            "AVLIB_FIXTURES): golden-equivalence tests skipped"
+        )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     assert digest == SHA256, f"{path}: sha256 {digest} is not the documented fixture's {SHA256}"
     return torch.load(path, weights_only=True)
 
 
 def official_config(g: dict, **projector):
-    cfg = config_from_official(g["model_kwargs"], g["encoder"], g["decoder"], {**g["projector"]}, g["fwd_kwargs"],
-                               local_views={"video_frames": 4, "video_size": 48, "audio_frames": 48})
+    cfg = config_from_official(
+        g["model_kwargs"],
+        g["encoder"],
+        g["decoder"],
+        {**g["projector"]},
+        g["fwd_kwargs"],
+        local_views={"video_frames": 4, "video_size": 48, "audio_frames": 48},
+    )
     if projector:
         import dataclasses
 
@@ -77,8 +105,11 @@ def run_step(model, g: dict) -> dict:
     f, s = g["inputs"]["frames"], g["inputs"]["specs"]
     views = {"video_global": f[0], "video_local": [f[1]], "audio_global": s[0], "audio_local": [s[1]]}
     tt = g["fwd_kwargs"]["teacher_temp"]
-    out = model(views, {"teacher_temp_video": tt["video"], "teacher_temp_audio": tt["audio"]},
-                mask_noise={"video": g["masks"]["vid"]["ids_restore"], "audio": g["masks"]["aud"]["ids_restore"]})
+    out = model(
+        views,
+        {"teacher_temp_video": tt["video"], "teacher_temp_audio": tt["audio"]},
+        mask_noise={"video": g["masks"]["vid"]["ids_restore"], "audio": g["masks"]["aud"]["ids_restore"]},
+    )
     out["loss"].backward()
     return out
 
@@ -109,9 +140,15 @@ def test_import_covers_every_official_key(golden, step):
     for a, b in report.aliases:
         ae, student = sorted((a, b))
         assert ae.replace("_ae.encoder.", "_student.backbone.", 1) == student, (a, b)
-    assert len(report.tied) == 8 and all(t.endswith(("mlp.1.weight = " + t.split(" = ")[0][:-len("mlp.1.weight")] + "mlp.4.weight",
-                                                     "mlp.1.bias = " + t.split(" = ")[0][:-len("mlp.1.bias")] + "mlp.4.bias"))
-                                         for t in report.tied), report.tied
+    assert len(report.tied) == 8 and all(
+        t.endswith(
+            (
+                "mlp.1.weight = " + t.split(" = ")[0][: -len("mlp.1.weight")] + "mlp.4.weight",
+                "mlp.1.bias = " + t.split(" = ")[0][: -len("mlp.1.bias")] + "mlp.4.bias",
+            )
+        )
+        for t in report.tied
+    ), report.tied
 
 
 @pytest.mark.parametrize("name", sorted(LOSS_NAMES))
@@ -127,8 +164,10 @@ def test_every_gradient_matches_official(golden, step):
     params = dict(model.named_parameters())  # tied tensors once, like the official parameters()
     with_grad = {n for n, p in params.items() if p.grad is not None}
     mapped = {avlib_key(k): k for k in golden["grads"]}
-    assert with_grad == set(mapped), (f"parameters with a gradient differ from the official ones: avlib-only "
-                                      f"{sorted(with_grad - set(mapped))[:5]}, official-only {sorted(set(mapped) - with_grad)[:5]}")
+    assert with_grad == set(mapped), (
+        f"parameters with a gradient differ from the official ones: avlib-only "
+        f"{sorted(with_grad - set(mapped))[:5]}, official-only {sorted(set(mapped) - with_grad)[:5]}"
+    )
     bad = {}
     for ak, ok in mapped.items():
         e = rel_err(params[ak].grad, golden["grads"][ok])
@@ -175,16 +214,20 @@ def test_import_refuses_a_partial_or_mismatched_checkpoint(golden):
     cfg = official_config(golden)
     model = build_method(cfg, logmel_from_config(cfg)).double()
     sd = dict(golden["state_dict"])
-    del sd["vid_teacher.head.mlp.0.bias"]                                     # missing
-    sd["vid_teacher.extra.weight"] = torch.zeros(3)                           # unmatched
-    sd["aud_student.head.mlp.6.weight"] = torch.zeros(5, 5)                   # wrong shape
-    sd["vid_ae.encoder.cls_token"] = sd["vid_ae.encoder.cls_token"] + 1.0     # alias that disagrees
+    del sd["vid_teacher.head.mlp.0.bias"]  # missing
+    sd["vid_teacher.extra.weight"] = torch.zeros(3)  # unmatched
+    sd["aud_student.head.mlp.6.weight"] = torch.zeros(5, 5)  # wrong shape
+    sd["vid_ae.encoder.cls_token"] = sd["vid_ae.encoder.cls_token"] + 1.0  # alias that disagrees
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(OfficialImportError) as e:
         load_official(model, sd)
     msg = str(e.value)
-    for needle in ("teacher.video_head.mlp.0.bias", "vid_teacher.extra.weight", "aud_student.head.mlp.6.weight",
-                   "vid_ae.encoder.cls_token differs"):
+    for needle in (
+        "teacher.video_head.mlp.0.bias",
+        "vid_teacher.extra.weight",
+        "aud_student.head.mlp.6.weight",
+        "vid_ae.encoder.cls_token differs",
+    ):
         assert needle in msg, needle
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "a failed import changed the model"
 
@@ -197,11 +240,15 @@ def test_checkpoint_shapes_are_read(golden, tmp_path):
     got, kind = read_official(full)
     assert kind == "checkpoint" and set(got) == set(sd)
     back = tmp_path / "run_vid_teacher.pth.tar"
-    torch.save({k[len("vid_teacher.backbone."):]: v for k, v in sd.items() if k.startswith("vid_teacher.backbone.")}, back)
+    torch.save(
+        {k[len("vid_teacher.backbone.") :]: v for k, v in sd.items() if k.startswith("vid_teacher.backbone.")}, back
+    )
     got, kind = read_official(back)
     assert kind == "backbone" and all(k.startswith("vid_teacher.backbone.") for k in got) and len(got) == 28
     anon = tmp_path / "weights.pth"
-    torch.save({k[len("aud_teacher.backbone."):]: v for k, v in sd.items() if k.startswith("aud_teacher.backbone.")}, anon)
+    torch.save(
+        {k[len("aud_teacher.backbone.") :]: v for k, v in sd.items() if k.startswith("aud_teacher.backbone.")}, anon
+    )
     with pytest.raises(OfficialImportError, match="give its role"):
         read_official(anon)
     got, _ = read_official(anon, role="aud_teacher")
@@ -229,24 +276,54 @@ def test_cli_imports_a_full_checkpoint_into_a_run_that_evaluation_loads(golden, 
     from avlib.eval.protocol import load_pretrained
 
     ckpt = tmp_path / "checkpoint.pth.tar"
-    torch.save({"model": {f"module.{k}": v.float() for k, v in golden["state_dict"].items()},
-                "optimizer": {"state": {}, "param_groups": []}, "epoch": 7}, ckpt)
+    torch.save(
+        {
+            "model": {f"module.{k}": v.float() for k, v in golden["state_dict"].items()},
+            "optimizer": {"state": {}, "param_groups": []},
+            "epoch": 7,
+        },
+        ckpt,
+    )
     run = tmp_path / "runs" / "xkd_official_small"
-    assert main(["import-official", str(ckpt), "--official-settings", str(_settings_file(golden, tmp_path)),
-                 "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "import-official",
+                str(ckpt),
+                "--official-settings",
+                str(_settings_file(golden, tmp_path)),
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "252 official keys" in printed and "0 unmatched, 0 missing, 0 shape mismatches" in printed
     assert (run / "import_report.txt").read_text().strip() == printed.strip()
     cfg, model, _ = load_pretrained(run)
-    assert cfg.xkd.teacher_input == "local" and cfg.xkd.da_teacher_term == "add" and cfg.model.projector.shared_hidden_norm
+    assert (
+        cfg.xkd.teacher_input == "local" and cfg.xkd.da_teacher_term == "add" and cfg.model.projector.shared_hidden_norm
+    )
     for m, x in (("video", golden["inputs"]["frames"][1]), ("audio", golden["inputs"]["specs"][1])):
         enc = model.encoder_for_eval(m, "teacher")
         assert enc is model.teacher[f"{m}_encoder"]
         with torch.no_grad():
             tokens = enc(x.float())["tokens"]
         assert rel_err(tokens, golden["teacher_local"][m[:3]]["tokens"]) < 1e-5
-    assert main(["import-official", str(ckpt), "--official-settings", str(_settings_file(golden, tmp_path)),
-                 "--out", str(run)]) == 2  # an existing run is not overwritten without --force
+    assert (
+        main(
+            [
+                "import-official",
+                str(ckpt),
+                "--official-settings",
+                str(_settings_file(golden, tmp_path)),
+                "--out",
+                str(run),
+            ]
+        )
+        == 2
+    )  # an existing run is not overwritten without --force
 
 
 def test_backbone_files_combine_into_an_encoders_only_run(golden, tmp_path):
@@ -257,7 +334,9 @@ def test_backbone_files_combine_into_an_encoders_only_run(golden, tmp_path):
     files = []
     for role in ("vid_teacher", "aud_teacher"):
         f = tmp_path / f"ckpt_{role}.pth.tar"
-        torch.save({k[len(role) + len(".backbone."):]: v for k, v in sd.items() if k.startswith(f"{role}.backbone.")}, f)
+        torch.save(
+            {k[len(role) + len(".backbone.") :]: v for k, v in sd.items() if k.startswith(f"{role}.backbone.")}, f
+        )
         files.append(f)
     report = import_official(files, tmp_path / "run", official_config(golden))
     assert report.ok and not report.missing and report.left_at_init  # the decoders, said in the report
@@ -277,8 +356,18 @@ def test_cli_names_every_mismatch_when_the_avlib_config_does_not_fit(golden, tmp
 
     ckpt = tmp_path / "checkpoint.pth.tar"
     torch.save({"model": golden["state_dict"], "epoch": 1}, ckpt)
-    rc = main(["import-official", str(ckpt), "--config", str(ROOT / "params/pretrain/xkd.yaml"), "--profile", "smoke",
-               "--out", str(tmp_path / "run")])
+    rc = main(
+        [
+            "import-official",
+            str(ckpt),
+            "--config",
+            str(ROOT / "params/pretrain/xkd.yaml"),
+            "--profile",
+            "smoke",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     assert rc == 2 and not (tmp_path / "run" / "final.pt").exists()
     captured = capsys.readouterr()
     msg = captured.err + captured.out

@@ -1,4 +1,5 @@
 """avlib.losses.info_nce vs a NumPy float64 re-derivation."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """CenteredCrossEntropy (XKD Eq. 10-11, DINO loss) vs a NumPy float64 re-derivation."""
+
 import os
 import tempfile
 
@@ -22,8 +23,10 @@ def _np_loss(s, t, center, tau_s, tau_t, vs, vt, skip, m):
     q = _np_softmax((t - center) / tau_t)
     b = s.shape[0] // vs
     terms = [
-        (-q[iq * b:(iq + 1) * b] * logp[v * b:(v + 1) * b]).sum(-1).mean()
-        for iq in range(vt) for v in range(vs) if not (skip and iq == v)
+        (-q[iq * b : (iq + 1) * b] * logp[v * b : (v + 1) * b]).sum(-1).mean()
+        for iq in range(vt)
+        for v in range(vs)
+        if not (skip and iq == v)
     ]
     new_center = m * center + (1 - m) * t.mean(0, keepdims=True)
     return np.mean(terms), new_center
@@ -35,11 +38,18 @@ def test_loss_and_center_match_numpy(vs, vt, skip):
     K, B, m = 7, 3, 0.9
     crit = CenteredCrossEntropy(K, center_momentum=m)
     center = np.zeros((1, K))
-    for step in range(3):  # center evolves across calls
+    for _step in range(3):  # center evolves across calls
         s, t = rng.normal(size=(vs * B, K)), rng.normal(size=(vt * B, K)) + 0.5
         ref, center = _np_loss(s, t, center, 0.1, 0.04, vs, vt, skip, m)
-        got = crit(torch.tensor(s, dtype=torch.float32), torch.tensor(t, dtype=torch.float32),
-                   0.1, 0.04, vs, vt, skip_same_view=skip)
+        got = crit(
+            torch.tensor(s, dtype=torch.float32),
+            torch.tensor(t, dtype=torch.float32),
+            0.1,
+            0.04,
+            vs,
+            vt,
+            skip_same_view=skip,
+        )
         np.testing.assert_allclose(got.item(), ref, rtol=1e-5)
         np.testing.assert_allclose(crit.center.numpy(), center, rtol=1e-5, atol=1e-7)
 

@@ -1,4 +1,5 @@
 """avlib.losses.mmd vs an independent NumPy float64 re-derivation (XKD Eq. 7-8, Supp B.7)."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """avlib.losses.masked_mse (XKD Eq. 1) vs a NumPy float64 re-derivation."""
+
 import numpy as np
 import pytest
 import torch
@@ -20,8 +21,12 @@ def test_masked_mse_matches_numpy(norm_pix):
     rng = np.random.default_rng(0)
     pred, target = rng.normal(size=(2, 10, 12)), rng.normal(size=(2, 10, 12)) * 3 + 1
     mask = (rng.random((2, 10)) < 0.7).astype(np.float64)
-    got = masked_mse(torch.tensor(pred, dtype=torch.float32), torch.tensor(target, dtype=torch.float32),
-                     torch.tensor(mask > 0), norm_pix=norm_pix)
+    got = masked_mse(
+        torch.tensor(pred, dtype=torch.float32),
+        torch.tensor(target, dtype=torch.float32),
+        torch.tensor(mask > 0),
+        norm_pix=norm_pix,
+    )
     np.testing.assert_allclose(got.item(), _np_masked_mse(pred, target, mask, norm_pix), rtol=1e-5)
 
 

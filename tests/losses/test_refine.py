@@ -1,4 +1,5 @@
 """cls_attention / cross_modal_attention / refine (XKD Eq. 3-6, Supp. Eq. S3) vs NumPy float64."""
+
 import numpy as np
 import pytest
 import torch
@@ -78,8 +79,9 @@ def test_refine_code_preserves_token_mean_norm():
     a = ax.mean(1)[..., None]
     om = np.sqrt((feat.mean(1) ** 2).sum(-1) / ((feat * a).mean(1) ** 2).sum(-1))
     np.testing.assert_allclose(out.numpy(), om[:, None, None] * a * feat, rtol=1e-10)
-    np.testing.assert_allclose(np.linalg.norm(out.numpy().mean(1), axis=-1), np.linalg.norm(feat.mean(1), axis=-1),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        np.linalg.norm(out.numpy().mean(1), axis=-1), np.linalg.norm(feat.mean(1), axis=-1), rtol=1e-10
+    )
     f32 = refine(torch.tensor(feat, dtype=torch.float32), torch.tensor(ax, dtype=torch.float32))
     assert f32.dtype == torch.float32
     np.testing.assert_allclose(f32.numpy(), out.numpy(), rtol=1e-5, atol=1e-6)

@@ -3,6 +3,7 @@ baseline and ablation; each XDC variant) gives the same logged losses and gradie
 seed as at e0e6841 (``tests/fixtures/method_reference_e0e6841.pt``, made by ``tools/method_reference.py
 --rev e0e6841``). The settings whose defaults changed on purpose since are restored by the tool's ``COMPAT``.
 Regenerate the fixture only for a deliberate change of the function, and say so in the commit."""
+
 import importlib.util
 from pathlib import Path
 

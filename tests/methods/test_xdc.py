@@ -1,5 +1,6 @@
 """XDC: the four variants' heads and loss (NumPy re-derivation of the cross-entropy), uniform sampling over
 clusters that skips empty ones, cluster quality against scikit-learn, and clustering rounds end to end."""
+
 import json
 
 import numpy as np
@@ -14,9 +15,14 @@ from avlib.train.xdc_rounds import cluster_quality, uniform_cluster_sample  # no
 
 
 def test_variants_heads_and_sources():
-    assert SOURCES == {"sdc": ("audio", "video"), "mdc": ("audio", "video"), "cdc": ("joint",), "xdc": ("audio", "video"),
-                       "supervised": ("labels",)}
-    assert TARGETS["xdc"] == {"video": ("audio",), "audio": ("video",)}   # each encoder: the other's clusters
+    assert SOURCES == {
+        "sdc": ("audio", "video"),
+        "mdc": ("audio", "video"),
+        "cdc": ("joint",),
+        "xdc": ("audio", "video"),
+        "supervised": ("labels",),
+    }
+    assert TARGETS["xdc"] == {"video": ("audio",), "audio": ("video",)}  # each encoder: the other's clusters
     assert TARGETS["sdc"] == {"video": ("video",), "audio": ("audio",)}
 
 
@@ -48,11 +54,11 @@ def test_loss_is_the_summed_cross_entropy_of_the_heads(smoke_config, variant):
 
 def test_uniform_cluster_sampling_skips_empty_clusters():
     rng = np.random.default_rng(0)
-    assign = np.array([0] * 900 + [1] * 90 + [3] * 10)   # cluster 2 is empty, 3 is tiny
+    assign = np.array([0] * 900 + [1] * 90 + [3] * 10)  # cluster 2 is empty, 3 is tiny
     pos = uniform_cluster_sample(assign, 3000, rng)
     counts = np.bincount(assign[pos], minlength=4)
     assert counts[2] == 0 and len(pos) == 3000
-    np.testing.assert_allclose(counts[[0, 1, 3]], 1000, atol=1)      # uniform over the non-empty clusters
+    np.testing.assert_allclose(counts[[0, 1, 3]], 1000, atol=1)  # uniform over the non-empty clusters
 
 
 def test_cluster_quality_against_sklearn():
@@ -61,7 +67,7 @@ def test_cluster_quality_against_sklearn():
     labels = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, 1])
     assign = np.array([1, 1, 0, 0, 0, 2, 2, 2, 1, 0])
     q = cluster_quality(assign, labels)
-    assert q["purity"] == pytest.approx((3 + 2 + 3) / 10)   # majority class per cluster: 3 of 4, 2 of 3, 3 of 3
+    assert q["purity"] == pytest.approx((3 + 2 + 3) / 10)  # majority class per cluster: 3 of 4, 2 of 3, 3 of 3
     assert q["nmi"] == pytest.approx(normalized_mutual_info_score(labels, assign))
 
 
@@ -70,19 +76,18 @@ def test_rounds_train_resume_and_load(smoke_config, tmp_path):
     from avlib.log import read_jsonl
     from avlib.train.xdc_rounds import pretrain_xdc
 
-    cfg = smoke_config("xdc", **{"xdc.k": 3, "xdc.rounds": 2, "xdc.max_epochs": 3, "xdc.patience": 3,
-                                 "xdc.lr": 0.05})
+    cfg = smoke_config("xdc", **{"xdc.k": 3, "xdc.rounds": 2, "xdc.max_epochs": 3, "xdc.patience": 3, "xdc.lr": 0.05})
     s = pretrain_xdc(cfg, tmp_path, show_progress=False)
     log = read_jsonl(tmp_path / "metrics.jsonl")
     clus = [r for r in log if r.get("event") == "cluster"]
     ep = [r for r in log if r.get("event") == "epoch"]
     assert [r["round"] for r in clus] == [0, 1] and len(ep) == 6
-    assert all(r["audio/min_size"] >= 1 and r["video/min_size"] >= 1 for r in clus)   # no empty cluster
-    assert all(0.0 <= r["video/nmi"] <= 1.0 for r in clus)                              # avsynth has labels
+    assert all(r["audio/min_size"] >= 1 and r["video/min_size"] >= 1 for r in clus)  # no empty cluster
+    assert all(0.0 <= r["video/nmi"] <= 1.0 for r in clus)  # avsynth has labels
     r0 = [r["loss"] for r in ep if r["round"] == 0]
-    assert r0[-1] < r0[0]                                   # the pseudo-labels are being learned
+    assert r0[-1] < r0[0]  # the pseudo-labels are being learned
     assert s["steps"] == ep[-1]["step"] and json.loads((tmp_path / "summary.json").read_text())["rounds"] == 2
-    cfg2, model, _ = load_pretrained(tmp_path)              # the evaluation path loads XDC runs
+    cfg2, model, _ = load_pretrained(tmp_path)  # the evaluation path loads XDC runs
     assert cfg2.xdc.k == 3 and model.encoder_for_eval("video").embed_dim > 0
     # a finished run resumes to the same final weights without training again
     before = torch.load(tmp_path / "final.pt", weights_only=True)["model"]
@@ -114,7 +119,7 @@ def test_interrupted_round_resumes_to_the_same_weights(smoke_config, tmp_path, m
     b = torch.load(tmp_path / "part" / "final.pt", weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     full, part = read_jsonl(tmp_path / "full" / "metrics.jsonl"), read_jsonl(tmp_path / "part" / "metrics.jsonl")
-    assert [r["event"] for r in part] == [r["event"] for r in full]          # no duplicated records
+    assert [r["event"] for r in part] == [r["event"] for r in full]  # no duplicated records
     assert [r.get("val_loss") for r in part] == [r.get("val_loss") for r in full]
 
 
@@ -122,16 +127,26 @@ def test_rounds_save_the_last_clustering(smoke_config, tmp_path):
     from avlib.data.cache import load_cache
     from avlib.train.xdc_rounds import load_clusters, pretrain_xdc
 
-    cfg = smoke_config("xdc", **{"xdc.k": 3, "xdc.rounds": 2, "xdc.max_epochs": 1, "data.fraction": 0.5,
-                                 "xdc.optimizer": "adamw", "xdc.lr": 1e-3, "xdc.epoch_clips": 16})
+    cfg = smoke_config(
+        "xdc",
+        **{
+            "xdc.k": 3,
+            "xdc.rounds": 2,
+            "xdc.max_epochs": 1,
+            "data.fraction": 0.5,
+            "xdc.optimizer": "adamw",
+            "xdc.lr": 1e-3,
+            "xdc.epoch_clips": 16,
+        },
+    )
     s = pretrain_xdc(cfg, tmp_path, show_progress=False)
-    assert s["steps"] == 2 * 1 * (16 // cfg.train.batch_size)        # rounds x epochs x (epoch_clips / batch)
+    assert s["steps"] == 2 * 1 * (16 // cfg.train.batch_size)  # rounds x epochs x (epoch_clips / batch)
     opt = torch.load(tmp_path / "last.pt", weights_only=False)["opt_body"]
-    assert "exp_avg" in next(iter(opt["state"].values()))              # AdamW state, not SGD momentum
+    assert "exp_avg" in next(iter(opt["state"].values()))  # AdamW state, not SGD momentum
     c = load_clusters(tmp_path)
     data = load_cache(cfg.data.cache)
     n = len(data.split_indices("train"))
-    assert len(c["ids"]) == s["n_clips"] == max(cfg.train.batch_size, round(0.5 * n))   # data.fraction subset
+    assert len(c["ids"]) == s["n_clips"] == max(cfg.train.batch_size, round(0.5 * n))  # data.fraction subset
     assert sorted(c["assign"]) == ["audio", "video"] and all(len(a) == len(c["ids"]) for a in c["assign"].values())
     np.testing.assert_array_equal(c["labels"], np.asarray(data.labels)[c["ids"]])
     # the saved clustering is the last round's: its quality is what the log reports for round 1
@@ -147,15 +162,24 @@ def test_supervised_and_scratch_baselines(smoke_config, tmp_path):
     from avlib.eval.protocol import load_pretrained
     from avlib.train.xdc_rounds import load_clusters, pretrain_xdc
 
-    cfg = smoke_config("xdc", **{"xdc.variant": "supervised", "xdc.k": 4, "xdc.rounds": 1, "xdc.max_epochs": 3,
-                                 "xdc.patience": 5, "xdc.lr": 0.05})
+    cfg = smoke_config(
+        "xdc",
+        **{
+            "xdc.variant": "supervised",
+            "xdc.k": 4,
+            "xdc.rounds": 1,
+            "xdc.max_epochs": 3,
+            "xdc.patience": 5,
+            "xdc.lr": 0.05,
+        },
+    )
     pretrain_xdc(cfg, tmp_path / "sup", show_progress=False)
     data = load_cache(cfg.data.cache)
     n_cls = int(np.max(data.labels)) + 1
     cfg2, model, _ = load_pretrained(tmp_path / "sup")
     assert cfg2.xdc.k == n_cls and set(model.heads) == {"video_from_labels", "audio_from_labels"}
     c = load_clusters(tmp_path / "sup")
-    np.testing.assert_array_equal(c["assign"]["labels"], c["labels"])   # the targets are the annotation
+    np.testing.assert_array_equal(c["assign"]["labels"], c["labels"])  # the targets are the annotation
     from avlib.log import read_jsonl
 
     loss = [r["loss"] for r in read_jsonl(tmp_path / "sup/metrics.jsonl") if r.get("event") == "epoch"]
@@ -169,7 +193,7 @@ def test_supervised_and_scratch_baselines(smoke_config, tmp_path):
     seed_everything(cfg0.train.seed, deterministic=True)
     fresh = build_method(cfg0, logmel_from_config(cfg0)).state_dict()
     saved = torch.load(tmp_path / "scratch/final.pt", weights_only=True)["model"]
-    assert all(torch.equal(fresh[k], saved[k]) for k in saved)          # seeded: the same random init
+    assert all(torch.equal(fresh[k], saved[k]) for k in saved)  # seeded: the same random init
     with pytest.raises(FileNotFoundError, match="no clustering saved"):
         load_clusters(tmp_path / "scratch")
 
@@ -195,7 +219,7 @@ def test_xdc_profile_section_and_schedule(tmp_path):
         assert cfg.method == "xdc" and cfg.xdc.k == sec["pretrain"]["xdc"]["k"]
         assert set(sec["tasks"]) <= set(prof["eval"]["tasks"])
     run = tmp_path / "xdc_k.yaml"
-    run.write_text("name: xdc_k\nmethod: xdc\nxdc: {k: 7}\n")        # a run file overrides the section
+    run.write_text("name: xdc_k\nmethod: xdc\nxdc: {k: 7}\n")  # a run file overrides the section
     assert load_pretrain_config(run, profile="smoke", root=root, schedule="xdc").xdc.k == 7
     with pytest.raises(ConfigError, match="xdc: unknown key"):
         xdc_section({"name": "x", "xdc": {"pretrain": {}, "task": []}, "eval": {"tasks": {}}})
@@ -218,8 +242,11 @@ def test_finished_run_retrains_after_a_change_to_the_code_xdc_imports(smoke_conf
     assert yaml.safe_load((tmp_path / "config.yaml").read_text())["xdc"]["k"] == 3
     first = torch.load(tmp_path / "final.pt", weights_only=True)
     real = resume.code_fingerprint
-    monkeypatch.setattr(resume, "code_fingerprint",
-                        lambda entries, *a: ("edited" if "avlib.methods.xdc" in entries else "") + real(entries, *a))
+    monkeypatch.setattr(
+        resume,
+        "code_fingerprint",
+        lambda entries, *a: ("edited" if "avlib.methods.xdc" in entries else "") + real(entries, *a),
+    )
     with caplog.at_level("WARNING"):
         s2 = pretrain_xdc(cfg, tmp_path, show_progress=False)
     assert "not resuming" in caplog.text
@@ -227,5 +254,6 @@ def test_finished_run_retrains_after_a_change_to_the_code_xdc_imports(smoke_conf
     assert len(stale) == 1 and (stale[0] / "last.pt").is_file() and (stale[0] / "final.pt").is_file()
     second = torch.load(tmp_path / "final.pt", weights_only=True)
     assert second["config_hash"] != first["config_hash"] and second["config_hash"].endswith(
-        resume.code_fingerprint(resume.run_entries("avlib.train.xdc_rounds", "xdc")))
+        resume.code_fingerprint(resume.run_entries("avlib.train.xdc_rounds", "xdc"))
+    )
     assert s2["steps"] == s["steps"] > 0  # trained again (same seed, same code path: same step count)

@@ -1,5 +1,6 @@
 """XKD end to end on random tensors: every loss falls when training a few steps, the loss combination
 matches Eq. 12 under both reductions, teachers get no gradients, and MAS/MATS share what Table S5 says."""
+
 import pytest
 import torch
 
@@ -8,11 +9,26 @@ from avlib.data.audio import LogMel
 from avlib.data.views import GlobalLocalViews
 from avlib.methods import build_method, views_config
 
-SMALL = {"model": {"video_vit": "micro", "audio_vit": "micro", "decoder_dim": 32, "decoder_depth": 1,
-                   "decoder_heads": 4, "projector": {"out_dim": 256, "hidden_dim": 64, "bottleneck_dim": 32}},
-         "views": {"fps": 8, "video_frames": 8, "video_size": 32, "local_video_frames": 4, "local_video_size": 32,
-                   "audio_seconds": 1.0, "local_audio_seconds": 0.5},
-         "audio": {"n_mels": 16, "hop_length": 143, "n_fft": 512}}
+SMALL = {
+    "model": {
+        "video_vit": "micro",
+        "audio_vit": "micro",
+        "decoder_dim": 32,
+        "decoder_depth": 1,
+        "decoder_heads": 4,
+        "projector": {"out_dim": 256, "hidden_dim": 64, "bottleneck_dim": 32},
+    },
+    "views": {
+        "fps": 8,
+        "video_frames": 8,
+        "video_size": 32,
+        "local_video_frames": 4,
+        "local_video_size": 32,
+        "audio_seconds": 1.0,
+        "local_audio_seconds": 0.5,
+    },
+    "audio": {"n_mels": 16, "hop_length": 143, "n_fft": 512},
+}
 SCHED = {"teacher_temp_video": 0.1, "teacher_temp_audio": 0.07}
 
 
@@ -38,12 +54,16 @@ def batch(views, seed=0):
     return views(vid, aud, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("losses", [
-    {"recon_video": True, "recon_audio": False, "kd": False, "da": False},
-    {"recon_video": False, "recon_audio": True, "kd": False, "da": False},
-    {"recon_video": True, "recon_audio": True, "kd": False, "da": False},
-    {"recon_video": True, "recon_audio": True, "kd": True, "da": True},
-], ids=["recon_v", "recon_a", "ae", "xkd"])
+@pytest.mark.parametrize(
+    "losses",
+    [
+        {"recon_video": True, "recon_audio": False, "kd": False, "da": False},
+        {"recon_video": False, "recon_audio": True, "kd": False, "da": False},
+        {"recon_video": True, "recon_audio": True, "kd": False, "da": False},
+        {"recon_video": True, "recon_audio": True, "kd": True, "da": True},
+    ],
+    ids=["recon_v", "recon_a", "ae", "xkd"],
+)
 def test_loss_falls_when_training_a_few_steps(losses):
     cfg, model, views = make(losses)
     v = batch(views)
@@ -153,7 +173,7 @@ def test_da_pairs_within_cross_both_match_eq9_s1_s2():
         captured = {}
         orig = model.teacher_outputs
 
-        def spy(a, b, orig=orig):
+        def spy(a, b, orig=orig, captured=captured):
             captured.update(orig(a, b))
             return captured
 

@@ -1,6 +1,7 @@
 """float64 runs: ``model.double()`` of the smoke-profile XKD runs forward and backward end to end, every
 deliberate cast keeps float64 ("at least fp32"), and the gradient agrees with a central finite difference
 of the loss (the check a float64 run exists for)."""
+
 from pathlib import Path
 
 import torch
@@ -51,9 +52,11 @@ def test_float64_gradient_matches_a_central_finite_difference():
     out = loss_at(model, views, centres)
     out["loss"].backward()
     g = torch.Generator().manual_seed(1)
-    direction = [torch.randn(p.shape, generator=g, dtype=p.dtype) * p.detach().abs().mean().clamp_min(1e-3)
-                 for p in params]
+    direction = [
+        torch.randn(p.shape, generator=g, dtype=p.dtype) * p.detach().abs().mean().clamp_min(1e-3) for p in params
+    ]
     analytic = sum((p.grad * d).sum() for p, d in zip(params, direction)).item()
+
     def central(h):
         with torch.no_grad():
             for p, d in zip(params, direction):

@@ -1,5 +1,6 @@
 """XDC's CNN encoders: the torchvision architectures (parameter counts of the published models minus
 their classifiers), the (2+1)D mid-plane formula, shapes, and gradients reaching the first layer."""
+
 import pytest
 import torch
 

@@ -34,7 +34,7 @@ def test_matches_numpy_reference():
     with torch.no_grad():
         h = x
         for m in p.mlp:
-            h = m(h)                                        # the MLP itself is torch; check the tail by hand
+            h = m(h)  # the MLP itself is torch; check the tail by hand
         out = p(x).numpy()
     z = h.numpy() / np.linalg.norm(h.numpy(), axis=1, keepdims=True)
     v = p.last_layer.weight_v.detach().numpy()
@@ -45,7 +45,7 @@ def test_matches_numpy_reference():
 
 def test_last_norm_rows_zero_mean_unit_var():
     p = small()
-    assert sum(q.numel() for q in p.last_norm.parameters()) == 0   # non-affine
+    assert sum(q.numel() for q in p.last_norm.parameters()) == 0  # non-affine
     y = p(torch.randn(8, 32)).detach()
     torch.testing.assert_close(y.mean(1), torch.zeros(8), atol=1e-5, rtol=0)
     torch.testing.assert_close(y.var(1, unbiased=False), torch.ones(8), atol=1e-3, rtol=0)
@@ -64,7 +64,7 @@ def test_frozen_weight_norm_magnitude():
     torch.testing.assert_close(p.last_layer.weight.norm(dim=1), torch.ones(128))
     free = small(norm_last_layer=False).last_layer
     assert free.weight_g.requires_grad
-    torch.testing.assert_close(free.weight, free.weight_v)          # g = ||v|| at init
+    torch.testing.assert_close(free.weight, free.weight_v)  # g = ||v|| at init
 
 
 def test_deepcopy_ema_and_state_dict():
@@ -86,7 +86,7 @@ def test_batchnorm_variant_and_linear_head():
     p = small(norm="bn")
     assert isinstance(p.mlp[1], nn.BatchNorm1d)
     assert p(torch.randn(4, 32)).shape == (4, 128)
-    assert p(torch.randn(2, 3, 32)).shape == (2, 3, 128)           # leading dims folded into the batch
+    assert p(torch.randn(2, 3, 32)).shape == (2, 3, 128)  # leading dims folded into the batch
     p.eval()
     assert p(torch.randn(1, 32)).shape == (1, 128)
     head = LinearHead(32, 10, dropout=0.1, batch_norm=True)

@@ -4,18 +4,24 @@ import torch
 from avlib.models.masking import gather_tokens, masking_from_keep, num_kept, random_masking, tube_masking
 
 
-@pytest.mark.parametrize("n,ratio,rounding,k", [
-    (392, 0.85, "round", 59), (392, 0.85, "int", 58),
-    (560, 0.80, "round", 112), (560, 0.80, "int", 111),
-    (64, 0.75, "round", 16), (64, 0.75, "int", 16),
-])
+@pytest.mark.parametrize(
+    "n,ratio,rounding,k",
+    [
+        (392, 0.85, "round", 59),
+        (392, 0.85, "int", 58),
+        (560, 0.80, "round", 112),
+        (560, 0.80, "int", 111),
+        (64, 0.75, "round", 16),
+        (64, 0.75, "int", 16),
+    ],
+)
 def test_kept_count(n, ratio, rounding, k):
     assert num_kept(n, ratio, rounding) == k
     x = torch.randn(4, n, 3)
     x_kept, mask, ids_restore, ids_keep = random_masking(x, ratio, rounding=rounding)
     assert x_kept.shape == (4, k, 3) and ids_keep.shape == (4, k) and ids_restore.shape == (4, n)
     assert mask.dtype == x.dtype
-    assert (mask.sum(1) == n - k).all()                     # every sample keeps the same count
+    assert (mask.sum(1) == n - k).all()  # every sample keeps the same count
 
 
 def test_default_rounding_is_xkd_round():
@@ -52,7 +58,7 @@ def test_determinism_under_generator():
     for u, v in zip(a, b):
         assert torch.equal(u, v)
     assert not torch.equal(a[1], c[1])
-    assert not torch.equal(a[1][0], a[1][1])                # per-sample masks differ
+    assert not torch.equal(a[1][0], a[1][1])  # per-sample masks differ
 
 
 def test_bad_arguments():
@@ -75,9 +81,9 @@ def test_tube_masking():
     k_s = num_kept(h * w, 0.6)
     assert mask.shape == (3, t * h * w) and ids_keep.shape == (3, t * k_s)
     m = mask.reshape(3, t, h * w)
-    assert (m == m[:, :1]).all()                            # same spatial mask in every time slice
+    assert (m == m[:, :1]).all()  # same spatial mask in every time slice
     assert (m[:, 0].sum(1) == h * w - k_s).all()
-    assert (ids_keep.diff(dim=1) > 0).all()                 # ascending token order
+    assert (ids_keep.diff(dim=1) > 0).all()  # ascending token order
     for b in range(3):
         assert (mask[b, ids_keep[b]] == 0).all()
     x = torch.randn(3, t * h * w, 2)

@@ -3,8 +3,16 @@ import pytest
 import torch
 from torch import nn
 
-from avlib.models.patch import (AudioTokenizer, VideoTokenizer, conv_to_linear_weight, linear_to_conv_weight,
-                                patchify_audio, patchify_video, unpatchify_audio, unpatchify_video)
+from avlib.models.patch import (
+    AudioTokenizer,
+    VideoTokenizer,
+    conv_to_linear_weight,
+    linear_to_conv_weight,
+    patchify_audio,
+    patchify_video,
+    unpatchify_audio,
+    unpatchify_video,
+)
 
 
 def _conv_from_tokenizer(tok, conv_cls):
@@ -20,7 +28,7 @@ def test_video_tokenizer_equals_conv3d():
     tok = VideoTokenizer((4, 16, 16), in_chans=3, embed_dim=32)
     conv = _conv_from_tokenizer(tok, nn.Conv3d)
     x = torch.randn(2, 3, 8, 32, 48)
-    ref = conv(x).flatten(2).transpose(1, 2)          # [B, t*h*w, D], (t h w) order
+    ref = conv(x).flatten(2).transpose(1, 2)  # [B, t*h*w, D], (t h w) order
     assert tok.grid(x.shape) == (2, 2, 3)
     torch.testing.assert_close(tok(x), ref, atol=1e-5, rtol=1e-5)
     # the reverse converter recovers the Linear weight exactly
@@ -31,8 +39,8 @@ def test_audio_tokenizer_equals_conv2d_freq_major():
     torch.manual_seed(0)
     tok = AudioTokenizer((4, 16), in_chans=1, embed_dim=24)
     conv = _conv_from_tokenizer(tok, nn.Conv2d)
-    x = torch.randn(3, 1, 12, 48)                       # F=12 -> f=3, T=48 -> t=3
-    ref = conv(x).flatten(2).transpose(1, 2)          # conv output [B, D, f, t] -> frequency-major
+    x = torch.randn(3, 1, 12, 48)  # F=12 -> f=3, T=48 -> t=3
+    ref = conv(x).flatten(2).transpose(1, 2)  # conv output [B, D, f, t] -> frequency-major
     torch.testing.assert_close(tok(x), ref, atol=1e-5, rtol=1e-5)
     w = torch.randn(24, 1, 4, 16)
     torch.testing.assert_close(linear_to_conv_weight(conv_to_linear_weight(w), (4, 16), 1), w)
@@ -45,7 +53,7 @@ def test_audio_patch_order_explicit():
     for b in range(2):
         for fi in range(f):
             for ti in range(t):
-                block = x[b, :, fi * 4:(fi + 1) * 4, ti * 16:(ti + 1) * 16]      # [C, pf, pt]
+                block = x[b, :, fi * 4 : (fi + 1) * 4, ti * 16 : (ti + 1) * 16]  # [C, pf, pt]
                 np.testing.assert_array_equal(p[b, fi * t + ti], block.transpose(1, 2, 0).reshape(-1))
 
 
@@ -56,7 +64,7 @@ def test_video_patch_order_explicit():
     for ti in range(t):
         for hi in range(h):
             for wi in range(w):
-                block = x[0, :, ti * 2:(ti + 1) * 2, hi * 4:(hi + 1) * 4, wi * 4:(wi + 1) * 4]  # [C, pt, ph, pw]
+                block = x[0, :, ti * 2 : (ti + 1) * 2, hi * 4 : (hi + 1) * 4, wi * 4 : (wi + 1) * 4]  # [C, pt, ph, pw]
                 np.testing.assert_array_equal(p[0, (ti * h + hi) * w + wi], block.transpose(1, 2, 3, 0).reshape(-1))
 
 
@@ -70,10 +78,10 @@ def test_roundtrips():
 
 
 def test_xkd_token_counts():
-    assert VideoTokenizer((4, 16, 16), 3, 8).grid((3, 32, 112, 112)) == (8, 7, 7)        # 392
-    assert VideoTokenizer((4, 16, 16), 3, 8).grid((3, 8, 96, 96)) == (2, 6, 6)           # 72
-    assert AudioTokenizer((4, 16), 1, 8).grid((1, 80, 448)) == (20, 28)                   # 560
-    assert AudioTokenizer((4, 16), 1, 8).grid((1, 80, 112)) == (20, 7)                    # 140
+    assert VideoTokenizer((4, 16, 16), 3, 8).grid((3, 32, 112, 112)) == (8, 7, 7)  # 392
+    assert VideoTokenizer((4, 16, 16), 3, 8).grid((3, 8, 96, 96)) == (2, 6, 6)  # 72
+    assert AudioTokenizer((4, 16), 1, 8).grid((1, 80, 448)) == (20, 28)  # 560
+    assert AudioTokenizer((4, 16), 1, 8).grid((1, 80, 112)) == (20, 7)  # 140
 
 
 def test_errors():

@@ -5,11 +5,16 @@ import pytest
 import torch
 
 from avlib.models.patch import AudioTokenizer, VideoTokenizer
-from avlib.models.pos_embed import (LearnablePosEmbed, interpolate, sincos_pos_embed_1d, sincos_pos_embed_2d,
-                                    sincos_pos_embed_3d)
+from avlib.models.pos_embed import (
+    LearnablePosEmbed,
+    interpolate,
+    sincos_pos_embed_1d,
+    sincos_pos_embed_2d,
+    sincos_pos_embed_3d,
+)
 from avlib.models.vit import VIT_PRESETS, ViTConfig, ViTEncoder, build_blocks, vit_config
 
-CFG = {"preset": "micro"}                                   # 64 dim, 2 blocks, 4 heads
+CFG = {"preset": "micro"}  # 64 dim, 2 blocks, 4 heads
 
 
 def video_encoder(blocks=None, cfg=CFG):
@@ -26,6 +31,7 @@ def audio_encoder(blocks=None, cfg=CFG):
 
 # ------------------------------------------------------------------ config
 
+
 def test_config_presets_and_errors():
     assert VIT_PRESETS["tiny"] == (128, 4, 4)
     c = vit_config("base")
@@ -41,6 +47,7 @@ def test_config_presets_and_errors():
 
 
 # ------------------------------------------------------------------ shapes, local views
+
 
 def test_video_and_audio_shapes():
     ev, ea = video_encoder(), audio_encoder()
@@ -92,7 +99,7 @@ def test_trilinear_matches_separable_numpy(offset):
     for axis, (s, d) in enumerate(zip(src, dst)):
         g = np.moveaxis(np.tensordot(_linear_resample_np(s, d, offset), np.moveaxis(g, axis, 0), axes=1), 0, axis)
     np.testing.assert_allclose(out[0, 1:].numpy(), g.reshape(-1, D), atol=1e-12)
-    assert torch.equal(out[:, :1], pos[:, :1])                      # CLS slot untouched
+    assert torch.equal(out[:, :1], pos[:, :1])  # CLS slot untouched
     # the module's cached-matrix path equals the functional path
     pe = LearnablePosEmbed(src, D, offset=offset)
     torch.testing.assert_close(pe(dst), interpolate(pe.weight, src, dst, offset=offset), atol=1e-6, rtol=1e-5)
@@ -115,8 +122,9 @@ def test_pos_embed_identity_and_bicubic_time():
 def test_sincos_tables():
     t1 = sincos_pos_embed_1d(8, 5).double()
     w = 1.0 / 10000 ** (np.arange(4) / 4.0)
-    np.testing.assert_allclose(t1.numpy(), np.concatenate([np.sin(np.arange(5)[:, None] * w),
-                                                           np.cos(np.arange(5)[:, None] * w)], 1), atol=1e-6)
+    np.testing.assert_allclose(
+        t1.numpy(), np.concatenate([np.sin(np.arange(5)[:, None] * w), np.cos(np.arange(5)[:, None] * w)], 1), atol=1e-6
+    )
     t2 = sincos_pos_embed_2d(16, (3, 4), cls_token=True)
     assert t2.shape == (13, 16) and (t2[0] == 0).all()
     # token (row r, col c) -> [emb_1d(c), emb_1d(r)]
@@ -124,13 +132,14 @@ def test_sincos_tables():
     torch.testing.assert_close(t2[1 + 2 * 4 + 1], torch.cat([e[1], e[2]]))
     t3 = sincos_pos_embed_3d(32, (2, 3, 4))
     assert t3.shape == (24, 32)
-    torch.testing.assert_close(t3[:12, 8:], sincos_pos_embed_2d(24, (3, 4)))     # spatial part, t=0
+    torch.testing.assert_close(t3[:12, 8:], sincos_pos_embed_2d(24, (3, 4)))  # spatial part, t=0
     torch.testing.assert_close(t3[12:, :8], sincos_pos_embed_1d(8, 2)[1].expand(12, 8))
     with pytest.raises(ValueError, match="divisible by 16"):
         sincos_pos_embed_3d(24, (2, 3, 4))
 
 
 # ------------------------------------------------------------------ last-block attention
+
 
 def _capture_last_input(enc, x, **kw):
     seen = {}
@@ -143,7 +152,7 @@ def _capture_last_input(enc, x, **kw):
 def test_last_block_attention_matches_numpy_and_unfused():
     enc = video_encoder().eval()
     blk = enc.blocks[-1]
-    assert blk.attn.fused_attn                                # the fast path stays on
+    assert blk.attn.fused_attn  # the fast path stays on
     x = torch.randn(2, 3, 16, 64, 64)
     g = torch.Generator().manual_seed(3)
     out, h = _capture_last_input(enc, x, mask_ratio=0.5, generator=g, return_attn=True)
@@ -155,7 +164,7 @@ def test_last_block_attention_matches_numpy_and_unfused():
     ln = blk.norm1
     z = (hn - hn.mean(-1, keepdims=True)) / np.sqrt(hn.var(-1, keepdims=True) + ln.eps)
     z = z * ln.weight.detach().double().numpy() + ln.bias.detach().double().numpy()
-    qkv = z @ blk.attn.qkv.weight.detach().double().numpy().T       # qkv_bias=False
+    qkv = z @ blk.attn.qkv.weight.detach().double().numpy().T  # qkv_bias=False
     B, N, H, d = 2, 33, 4, 16
     q = qkv[..., :64].reshape(B, N, H, d).transpose(0, 2, 1, 3)
     k = qkv[..., 64:128].reshape(B, N, H, d).transpose(0, 2, 1, 3)
@@ -191,18 +200,19 @@ def test_explicit_ids_keep():
 
 # ------------------------------------------------------------------ sharing, features, init
 
+
 def test_shared_blocks_really_share():
     blocks = build_blocks(CFG)
     ev, ea = video_encoder(blocks), audio_encoder(blocks)
     assert ev.blocks is ea.blocks and ev.blocks[0].attn.qkv.weight is ea.blocks[0].attn.qkv.weight
     shared = {id(p) for p in ev.parameters()} & {id(p) for p in ea.parameters()}
-    assert shared == {id(p) for p in blocks.parameters()}    # tokenizer, pos, cls, norm stay separate
+    assert shared == {id(p) for p in blocks.parameters()}  # tokenizer, pos, cls, norm stay separate
     xv = torch.randn(2, 3, 16, 64, 64)
     before = ev(xv)["tokens"].detach()
     opt = torch.optim.SGD(ea.parameters(), lr=0.1)
     ea(torch.randn(2, 1, 32, 112))["tokens"].pow(2).mean().backward()
     opt.step()
-    assert not torch.allclose(ev(xv)["tokens"], before)     # an audio step moved the video encoder
+    assert not torch.allclose(ev(xv)["tokens"], before)  # an audio step moved the video encoder
     with pytest.raises(ValueError, match="blocks"):
         video_encoder(build_blocks({"preset": "tiny"}))
 
@@ -222,11 +232,11 @@ def test_features_pooling_excludes_cls():
 
 def test_init_and_params():
     enc = video_encoder()
-    assert enc.blocks[0].attn.qkv.bias is None               # XKD qkv_bias=False
+    assert enc.blocks[0].attn.qkv.bias is None  # XKD qkv_bias=False
     assert torch.all(enc.blocks[0].mlp.fc1.bias == 0) and torch.all(enc.norm.weight == 1)
     assert enc.blocks[0].norm1.eps == 1e-5
     bound = (6 / sum(enc.tokenizer.proj.weight.shape)) ** 0.5
-    assert enc.tokenizer.proj.weight.abs().max() <= bound    # xavier_uniform
+    assert enc.tokenizer.proj.weight.abs().max() <= bound  # xavier_uniform
     assert enc.num_params() == sum(p.numel() for p in enc.parameters())
     with pytest.raises(ValueError, match="embed_dim"):
         ViTEncoder(VideoTokenizer((4, 16, 16), 3, 32), (4, 4, 4), CFG)

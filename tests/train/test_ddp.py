@@ -1,4 +1,5 @@
 """DDP on CPU: `torchrun --nproc_per_node=2` (gloo) runs `avlib pretrain`; replicas end identical."""
+
 import json
 import os
 import subprocess
@@ -13,9 +14,28 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.ddp
 def test_two_process_gloo_pretraining(smoke_cache, tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "avlib",
-           "pretrain", "--config", "params/pretrain/xkd.yaml", "--profile", "smoke", "--out", str(out),
-           "--set", f"data.cache={smoke_cache}", "--set", "train.max_steps=3", "--set", "train.num_threads=1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "avlib",
+        "pretrain",
+        "--config",
+        "params/pretrain/xkd.yaml",
+        "--profile",
+        "smoke",
+        "--out",
+        str(out),
+        "--set",
+        f"data.cache={smoke_cache}",
+        "--set",
+        "train.max_steps=3",
+        "--set",
+        "train.num_threads=1",
+    ]
     env = {**os.environ, "AVLIB_NO_TQDM": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

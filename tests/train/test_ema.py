@@ -1,4 +1,5 @@
 """EMA teacher update (XKD Eq. 13) incl. parameter sharing (XKD-MAS/MATS)."""
+
 import copy
 
 import numpy as np
@@ -69,8 +70,7 @@ def test_shared_teacher_parameter_updated_once(dedup, n_updates):
     m = 0.8
     ema_update(student, teacher, m, dedup=dedup)
     eff = m**n_updates  # dedup=False reproduces the released code: effective momentum m^2
-    np.testing.assert_allclose(teacher["audio"].blocks.weight.double().numpy(), eff * w_t0 + (1 - eff) * w_s,
-                               rtol=1e-6)
+    np.testing.assert_allclose(teacher["audio"].blocks.weight.double().numpy(), eff * w_t0 + (1 - eff) * w_s, rtol=1e-6)
 
 
 def test_mas_students_shared_teachers_separate():

@@ -1,5 +1,6 @@
 """The pretraining runner: interrupt-and-resume equals an uninterrupted run on CPU, a changed config is
 not resumed, a non-finite loss stops the run with a clear message and keeps the last good checkpoint."""
+
 import json
 
 import pytest
@@ -54,8 +55,9 @@ def test_changed_config_starts_fresh(smoke_config, tmp_path, caplog):
 def test_bookkeeping_changes_still_resume(smoke_config, tmp_path, caplog):
     pretrain(smoke_config("recon_a", **{"train.max_steps": 3}), tmp_path, show_progress=False)
     with caplog.at_level("INFO"):
-        s = pretrain(smoke_config("recon_a", **{"train.max_steps": 5, "train.log_every_steps": 2}), tmp_path,
-                     show_progress=False)
+        s = pretrain(
+            smoke_config("recon_a", **{"train.max_steps": 5, "train.log_every_steps": 2}), tmp_path, show_progress=False
+        )
     assert "resumed from" in caplog.text and s["steps"] == 5
 
 
@@ -100,8 +102,9 @@ def test_changed_training_code_is_not_resumed(smoke_config, tmp_path, monkeypatc
 
 
 def test_data_fraction_trains_on_a_fixed_subset(smoke_config, tmp_path):
-    s = pretrain(smoke_config("recon_a", **{"train.max_steps": 1, "data.fraction": 0.5}), tmp_path / "a",
-                 show_progress=False)
+    s = pretrain(
+        smoke_config("recon_a", **{"train.max_steps": 1, "data.fraction": 0.5}), tmp_path / "a", show_progress=False
+    )
     assert s["clips"] == 12  # half of the 24 fixture clips
     with pytest.raises(ValueError, match="data.fraction"):
         pretrain(smoke_config("recon_a", **{"data.fraction": 1.5}), tmp_path / "b", show_progress=False)
@@ -123,8 +126,10 @@ def test_audio_only_cache_trains_audio_mae_and_loss_falls(smoke_config, audio_on
     from avlib.data.cache import load_cache
 
     assert load_cache(audio_only_cache).video is None
-    cfg = smoke_config("recon_a", **{"data.cache": str(audio_only_cache), "train.epochs": 4,
-                                     "optim.warmup_epochs": 0, "optim.lr": 2e-3})
+    cfg = smoke_config(
+        "recon_a",
+        **{"data.cache": str(audio_only_cache), "train.epochs": 4, "optim.warmup_epochs": 0, "optim.lr": 2e-3},
+    )
     s = pretrain(cfg, tmp_path, show_progress=False)
     log = read_jsonl(tmp_path / "metrics.jsonl")
     assert s["steps"] == 12 and all("loss_recon_video" not in r for r in log)
@@ -139,8 +144,9 @@ def test_audio_only_cache_rejects_a_method_that_needs_video(smoke_config, audio_
 
 def test_several_training_splits(smoke_config, tmp_path):
     """data.split may list splits (ESC-50's four training folds); a missing one names the cache's splits."""
-    s = pretrain(smoke_config("recon_a", **{"data.split": "[train, train]", "train.max_steps": 1}), tmp_path,
-                 show_progress=False)
+    s = pretrain(
+        smoke_config("recon_a", **{"data.split": "[train, train]", "train.max_steps": 1}), tmp_path, show_progress=False
+    )
     assert s["steps"] == 1
     with pytest.raises(KeyError, match="has no split 'fold9'"):
         pretrain(smoke_config("recon_a", **{"data.split": "[train, fold9]"}), tmp_path / "b", show_progress=False)
@@ -152,8 +158,8 @@ def test_thread_count_comes_from_config_then_omp_num_threads_then_all_cores(monk
     from avlib.train.runner import resolve_num_threads
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert resolve_num_threads(3) == 3          # train.num_threads wins
-    assert resolve_num_threads(0) == 1          # then the environment (torchrun sets it to 1)
+    assert resolve_num_threads(3) == 3  # train.num_threads wins
+    assert resolve_num_threads(0) == 1  # then the environment (torchrun sets it to 1)
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert resolve_num_threads(0) == (os.cpu_count() or 1)
     monkeypatch.setenv("OMP_NUM_THREADS", "two")

@@ -1,4 +1,5 @@
 """Schedules vs their closed forms."""
+
 import math
 
 import numpy as np
@@ -42,13 +43,16 @@ def test_build_schedule_specs():
     np.testing.assert_allclose(s, np.repeat([0.09, 0.10, 0.11, 0.11, 0.11], ipe)[:22])
 
 
-@pytest.mark.parametrize("spec,match", [
-    ({"kind": "step"}, "'kind' must be one of"),
-    ({"kind": "cosine", "base": 1.0}, "missing key\\(s\\) \\['final'\\]"),
-    ({"kind": "constant", "value": 1.0, "vlaue": 2}, "unknown key\\(s\\) \\['vlaue'\\]"),
-    ({"kind": "constant", "value": 1.0, "per": "step"}, "'per'"),
-    ({"kind": "cosine", "base": 1.0, "final": 0.0, "warmup_epochs": 20}, "warmup_epochs"),
-])
+@pytest.mark.parametrize(
+    "spec,match",
+    [
+        ({"kind": "step"}, "'kind' must be one of"),
+        ({"kind": "cosine", "base": 1.0}, "missing key\\(s\\) \\['final'\\]"),
+        ({"kind": "constant", "value": 1.0, "vlaue": 2}, "unknown key\\(s\\) \\['vlaue'\\]"),
+        ({"kind": "constant", "value": 1.0, "per": "step"}, "'per'"),
+        ({"kind": "cosine", "base": 1.0, "final": 0.0, "warmup_epochs": 20}, "warmup_epochs"),
+    ],
+)
 def test_build_schedule_errors(spec, match):
     with pytest.raises(ValueError, match=match):
         build_schedule(spec, 40, 5)

@@ -1,6 +1,7 @@
 """What a run depends on is derived, not listed by hand: the static import closure of its training loop and
 its method (:mod:`avlib.codedeps`). The resume key and the DVC stages' code dependencies are that closure,
 so a code change retrains exactly the runs whose code it touches."""
+
 import shutil
 from pathlib import Path
 
@@ -20,8 +21,17 @@ XDC = run_entries("avlib.train.xdc_rounds", "xdc")
 def test_closure_follows_imports_through_reexport_only_packages():
     files = set(import_closure(XKD))
     # runner -> avlib.methods (re-export only) -> methods/build.py; xkd.py -> avlib.losses -> losses/mmd.py ...
-    assert {"train/runner.py", "methods/build.py", "methods/xkd.py", "losses/mmd.py", "losses/refine.py",
-            "models/vit.py", "models/heads.py", "train/ema.py", "numerics.py"} <= files
+    assert {
+        "train/runner.py",
+        "methods/build.py",
+        "methods/xkd.py",
+        "losses/mmd.py",
+        "losses/refine.py",
+        "models/vit.py",
+        "models/heads.py",
+        "train/ema.py",
+        "numerics.py",
+    } <= files
     assert not any(f.endswith("__init__.py") for f in files)  # re-export-only packages define nothing
     assert not set(codedeps.NOT_RESULT_CODE) & files
     assert "cluster/kmeans.py" not in files and "methods/xdc.py" not in files
@@ -36,13 +46,16 @@ def _copy_pkg(tmp_path) -> Path:
     return dst
 
 
-@pytest.mark.parametrize("edited,stales", [
-    ("cluster/kmeans.py", {"xdc"}),              # XDC imports it, XKD does not
-    ("losses/mmd.py", {"xkd"}),                  # XKD's Eq. 7-8, not XDC's
-    ("models/vit.py", {"xkd", "xdc"}),           # both encoders
-    ("report/tables.py", set()),                 # no training run imports the report
-    ("log.py", set()),                           # cannot change a number (NOT_RESULT_CODE)
-])
+@pytest.mark.parametrize(
+    "edited,stales",
+    [
+        ("cluster/kmeans.py", {"xdc"}),  # XDC imports it, XKD does not
+        ("losses/mmd.py", {"xkd"}),  # XKD's Eq. 7-8, not XDC's
+        ("models/vit.py", {"xkd", "xdc"}),  # both encoders
+        ("report/tables.py", set()),  # no training run imports the report
+        ("log.py", set()),  # cannot change a number (NOT_RESULT_CODE)
+    ],
+)
 def test_an_edit_stales_exactly_the_runs_whose_code_it_touches(tmp_path, edited, stales):
     pkg = _copy_pkg(tmp_path)
     before = {"xkd": code_fingerprint(XKD, pkg), "xdc": code_fingerprint(XDC, pkg)}
