@@ -201,7 +201,7 @@ def cmd_pretrain(a) -> int:
 
 def cmd_evaluate(a) -> int:
     from avlib.eval.protocol import evaluate_run
-    from avlib.profiles import ablation_section, load_profile, xdc_section
+    from avlib.profiles import load_profile, profile_section
 
     prof = load_profile(a.profile)
     ev = prof["eval"]
@@ -209,7 +209,7 @@ def cmd_evaluate(a) -> int:
     if a.task_set != "all":
         if a.tasks:
             raise SystemExit("evaluate: give --tasks or --task-set, not both")
-        section = ablation_section(prof) if a.task_set == "ablation" else xdc_section(prof)
+        section = profile_section(prof, a.task_set)
         tasks = {k: tasks[k] for k in section.get("tasks", [])}
     if a.tasks:
         unknown = set(a.tasks) - set(tasks)
@@ -371,10 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--fresh", action="store_true", help="discard an existing checkpoint instead of resuming")
     t.add_argument(
         "--schedule",
-        choices=["main", "ablation", "xdc"],
         default="main",
-        help="ablation: apply the profile's ablation.pretrain overrides (shorter analysis schedule); "
-        "xdc: the profile's xdc.pretrain (XDC rounds), under the run file",
+        help="main: the profile's pretrain section; ablation: its ablation.pretrain overrides on top (shorter "
+        "analysis schedule); a method's name (xdc): that method's profile section under the run file",
     )
     t.set_defaults(func=cmd_pretrain)
 
@@ -385,10 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--tasks", nargs="*")
     e.add_argument(
         "--task-set",
-        choices=["all", "ablation", "xdc"],
         default="all",
-        help="ablation: only the profile's ablation.tasks (the supplement's analysis tasks); "
-        "xdc: the profile's xdc.tasks",
+        help="all: the profile's eval.tasks; ablation: only ablation.tasks (the supplement's analysis tasks); "
+        "a method's name (xdc): that method's section's tasks",
     )
     e.add_argument(
         "--protocol",

@@ -95,41 +95,6 @@ class AudioFrontendConfig:
 
 
 @dataclass
-class XKDConfig:
-    """XKD losses and their paper-vs-code options (see docs/fidelity-notes.md)."""
-
-    recon_video: bool = True
-    recon_audio: bool = True
-    kd: bool = True
-    da: bool = True
-    lambda_ae: float = 5.0
-    lambda_da: float = 1.0
-    lambda_kd: float = 1.0
-    loss_reduction: Literal["code", "paper"] = "code"
-    mask_ratio_video: float = 0.85
-    mask_ratio_audio: float = 0.80
-    norm_pix_loss: bool = True
-    teacher_input: Literal["global", "local"] = "global"
-    refine: bool = True
-    refine_omega: Literal["code", "paper"] = "code"
-    cross_attention: Literal["mean", "softmax"] = "mean"
-    use_cls_attention: bool = True
-    # Supp. Table S13: 'within' = Eq. 9 (teachers with teachers, students with students), 'cross' = Eq. S1
-    # (each teacher with the other modality's student), 'both' = Eq. S2
-    da_pairs: Literal["within", "cross", "both"] = "within"
-    mmd_kernel: Literal["multi_gaussian", "single_sigma"] = "multi_gaussian"
-    mmd_sigma: float = 1.0
-    da_teacher_term: Literal["log", "add"] = "log"
-    student_temp: float = 0.1
-    teacher_temp_video: dict = field(default_factory=lambda: {"kind": "constant", "value": 0.1})
-    teacher_temp_audio: dict = field(default_factory=lambda: {"kind": "constant", "value": 0.07})
-    center_momentum: float = 0.9
-    ema: dict = field(default_factory=lambda: {"kind": "cosine", "base": 0.997, "final": 1.0})
-    ema_dedup_shared: bool = True
-    variant: Literal["ms", "mas", "mats"] = "ms"
-
-
-@dataclass
 class OptimConfig:
     """AdamW with warm-up cosine LR and a weight-decay schedule (Supp. Table S4)."""
 
@@ -175,7 +140,6 @@ class PretrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     views: ViewsConfig = field(default_factory=ViewsConfig)
     audio: AudioFrontendConfig = field(default_factory=AudioFrontendConfig)
-    xkd: XKDConfig = field(default_factory=XKDConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 

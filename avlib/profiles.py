@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from avlib.config import ConfigError, PretrainConfig, apply_overrides, deep_merge, from_dict, read_yaml
+from avlib.config import ConfigError, PretrainConfig, apply_overrides, deep_merge, read_yaml
 from avlib.paths import resolve
 
-PROFILE_SECTIONS = ("data", "cache", "pretrain", "ablation", "xdc", "eval", "finetune", "benchmark")
-SCHEDULES = ("main", "ablation", "xdc")
-ABLATION_KEYS = {"pretrain", "tasks"}
-XDC_KEYS = {"pretrain", "tasks"}
+# besides these, a profile may have one section per method (``xdc:``, named after the method's module) with
+# the same two keys as ``ablation``: ``pretrain`` (that method's base, merged under its run files) and ``tasks``
+PROFILE_SECTIONS = ("data", "cache", "pretrain", "ablation", "eval", "finetune", "benchmark")
+SECTION_KEYS = {"pretrain", "tasks"}
+
+
+def _methods() -> list[str]:
+    from avlib.methods.build import available_methods
+
+    return available_methods()
+
+
+def schedules() -> tuple[str, ...]:
+    """``main`` (the profile's ``pretrain``), ``ablation`` (its ``ablation.pretrain`` on top of the run file) or
+    a method's name (its profile section's ``pretrain`` under the run file, e.g. ``xdc``)."""
+    return ("main", "ablation", *_methods())
 
 
 def active_profile_name(root: str | Path | None = None) -> str:
@@ -34,9 +46,10 @@ def load_profile(name: str | None = None, root: str | Path | None = None) -> dic
         avail = sorted(p.stem for p in path.parent.glob("*.yaml"))
         raise ConfigError(f"unknown profile {name!r}: {path} does not exist; available: {avail}")
     data = read_yaml(path)
-    unknown = sorted(set(data) - set(PROFILE_SECTIONS))
+    allowed = [*PROFILE_SECTIONS, *_methods()]
+    unknown = sorted(set(data) - set(allowed))
     if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {unknown}; allowed: {list(PROFILE_SECTIONS)}")
+        raise ConfigError(f"{path}: unknown section(s) {unknown}; allowed: {allowed}")
     data["name"] = name
     return data
 
@@ -56,18 +69,18 @@ def _section(prof: dict, name: str, keys: set) -> dict:
     return sec
 
 
+def profile_section(prof: dict, name: str) -> dict:
+    """A ``{pretrain, tasks}`` section of the profile: ``ablation`` (overrides for the analysis runs, e.g. a
+    shorter schedule, as the XKD supplement trains its analyses for 400 of the main 800 epochs, and the tasks
+    of the analysis tables) or a method's own section (``xdc``: its runs' base and its tables' tasks)."""
+    if name != "ablation" and name not in _methods():
+        raise ConfigError(f"unknown profile section {name!r}: 'ablation' or a method ({_methods()})")
+    return _section(prof, name, SECTION_KEYS)
+
+
 def ablation_section(prof: dict) -> dict:
-    """The profile's ``ablation`` section: ``pretrain`` (overrides for analysis runs, e.g. a shorter
-    schedule, as the XKD supplement trains its analyses for 400 of the main 800 epochs) and ``tasks``
-    (the evaluation tasks of the analysis tables; the supplement reports UCF101, HMDB51 and ESC50)."""
-    return _section(prof, "ablation", ABLATION_KEYS)
-
-
-def xdc_section(prof: dict) -> dict:
-    """The profile's ``xdc`` section: ``pretrain`` (overrides on top of ``pretrain`` for every XDC run:
-    encoders, clusters, rounds, epochs per round, optimiser) and ``tasks`` (the downstream tasks of the XDC
-    tables; the paper reports UCF101, HMDB51 and ESC50)."""
-    return _section(prof, "xdc", XDC_KEYS)
+    """:func:`profile_section` ``(prof, "ablation")``."""
+    return profile_section(prof, "ablation")
 
 
 def apply_scale(merged: dict, scale: dict, where: str = "scale") -> dict:
@@ -109,17 +122,19 @@ def load_pretrain_config(
     root: str | Path | None = None,
     schedule: str = "main",
 ) -> PretrainConfig:
-    """Profile ``pretrain`` section <- (``schedule="xdc"``: the profile's ``xdc.pretrain``) <- run file <-
+    """Profile ``pretrain`` section <- (``schedule=<method>``: the profile's ``<method>.pretrain``) <- run file <-
     (``schedule="ablation"``: the profile's ``ablation.pretrain``) <- ``--set`` overrides, built strictly.
-    The XDC section comes *before* the run file, so a run file can sweep what it sets (``xdc.k``)."""
-    if schedule not in SCHEDULES:
-        raise ConfigError(f"unknown schedule {schedule!r}; available: {list(SCHEDULES)}")
+    A method's section comes *before* the run file, so a run file can sweep what it sets (``xdc.k``). Config
+    sections of *other* methods in the profile (e.g. ``xkd:`` under ``pretrain`` for an XDC run) are dropped;
+    every other unknown key fails."""
+    if schedule not in schedules():
+        raise ConfigError(f"unknown schedule {schedule!r}; available: {list(schedules())}")
     prof = load_profile(profile, root)
     run = read_yaml(resolve(run_file, root))
     scale = run.pop("scale", None) or {}
     base = prof.get("pretrain", {})
-    if schedule == "xdc":
-        base = deep_merge(base, xdc_section(prof).get("pretrain", {}))
+    if schedule not in ("main", "ablation"):
+        base = deep_merge(base, profile_section(prof, schedule).get("pretrain", {}))
     merged = deep_merge(base, run)
     merged = apply_scale(merged, scale, where=f"{run_file}: scale")
     if schedule == "ablation":
@@ -127,9 +142,9 @@ def load_pretrain_config(
     merged = apply_overrides(merged, overrides or [])
     if seed is not None:
         merged.setdefault("train", {})["seed"] = int(seed)
-    from avlib.methods.build import config_class
+    from avlib.methods.build import build_config
 
-    return from_dict(config_class(merged.get("method", "xkd")), merged, where=str(run_file))
+    return build_config(merged, where=str(run_file), keep=set(run))  # a run file's own keys stay (and fail)
 
 
 def finetune_task(prof: dict, task: str) -> tuple[dict, dict]:

@@ -4,12 +4,13 @@ import pytest
 import yaml
 
 from avlib.config import ConfigError, PretrainConfig, apply_overrides, config_hash, deep_merge, from_dict
+from avlib.methods.xkd import XKDPretrainConfig
 from avlib.profiles import load_pretrain_config, load_profile
 
 
 def test_unknown_key_names_the_full_path():
     with pytest.raises(ConfigError, match=r"cfg\.xkd: unknown key\(s\) \['lambda_foo'\]"):
-        from_dict(PretrainConfig, {"xkd": {"lambda_foo": 1}}, where="cfg")
+        from_dict(XKDPretrainConfig, {"xkd": {"lambda_foo": 1}}, where="cfg")
 
 
 @pytest.mark.parametrize(
@@ -23,7 +24,7 @@ def test_unknown_key_names_the_full_path():
 )
 def test_wrong_types_are_rejected(data, msg):
     with pytest.raises(ConfigError, match=msg):
-        from_dict(PretrainConfig, data)
+        from_dict(XKDPretrainConfig, data)
 
 
 def test_merge_override_and_hash():

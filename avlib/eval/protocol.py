@@ -14,13 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from avlib import checkpoint
-from avlib.config import from_dict
 from avlib.data.cache import load_cache
 from avlib.data.views import EvalViews
 from avlib.eval.features import extract_features
 from avlib.eval.probe import fc_probe
 from avlib.eval.svm import linear_svm
-from avlib.methods import build_method, config_class, logmel_from_config, views_config
+from avlib.methods import build_config, build_method, logmel_from_config, views_config
 from avlib.paths import resolve
 from avlib.seed import make_generator, seed_everything
 
@@ -32,9 +31,11 @@ TASK_KEYS = {"dataset", "modality", "protocol", "train_clips", "test_clips", "mu
 def load_pretrained(run_dir: str | Path, device: str = "cpu"):
     """Rebuild the method from ``final.pt`` (config + weights)."""
     state = checkpoint.load(Path(run_dir) / "final.pt", map_location=device)
-    cfg = from_dict(
-        config_class(state["config"].get("method", "xkd")), state["config"], where=f"{run_dir}/final.pt:config"
-    )
+    data = dict(state["config"])
+    proj = data.get("model", {}).get("projector")
+    if isinstance(proj, dict) and "shared_hidden_norm" not in proj:  # written before the option: two LayerNorms
+        data["model"] = {**data["model"], "projector": {**proj, "shared_hidden_norm": False}}
+    cfg = build_config(data, where=f"{run_dir}/final.pt:config")
     logmel = logmel_from_config(cfg).to(device)
     model = build_method(cfg, logmel)
     model.load_state_dict(state["model"])

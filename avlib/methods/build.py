@@ -13,9 +13,17 @@ from pathlib import Path
 from avlib.config import ConfigError, PretrainConfig
 from avlib.data.views import ViewConfig
 
-__all__ = ["build_method", "config_class", "available_methods", "views_config", "logmel_from_config"]
+__all__ = [
+    "build_method",
+    "build_config",
+    "config_class",
+    "available_methods",
+    "method_config_sections",
+    "views_config",
+    "logmel_from_config",
+]
 
-_NOT_METHODS = {"build"}
+_NOT_METHODS = {"build", "base"}
 
 
 def available_methods() -> list[str]:
@@ -41,6 +49,26 @@ def _module(method: str):
 def config_class(method: str) -> type:
     """The config dataclass of ``method`` (its module's ``CONFIG``, else :class:`PretrainConfig`)."""
     return getattr(_module(method), "CONFIG", PretrainConfig)
+
+
+def method_config_sections() -> dict[str, set[str]]:
+    """Per method, the config sections its ``CONFIG`` adds to :class:`PretrainConfig` (``xkd``, ``xdc``)."""
+    shared = {f.name for f in dataclasses.fields(PretrainConfig)}
+    return {m: {f.name for f in dataclasses.fields(config_class(m))} - shared for m in available_methods()}
+
+
+def build_config(data: dict, where: str = "config", keep: set | frozenset = frozenset()) -> PretrainConfig:
+    """The config of ``data['method']`` (default ``xkd``) from a nested dict, strictly: sections that belong to
+    *other* methods (a profile's ``xkd:`` defaults seen by an XDC run, or the ``xkd:`` section older XDC
+    checkpoints carry) are dropped unless listed in ``keep``; any other unknown key fails, naming it."""
+    from avlib.config import from_dict
+
+    method = data.get("method", "xkd")
+    sections = method_config_sections()
+    if method not in sections:
+        raise ConfigError(f"{where}: unknown method {method!r}; available: {sorted(sections)}")
+    foreign = {k for m, ks in sections.items() if m != method for k in ks} - sections[method] - set(keep)
+    return from_dict(config_class(method), {k: v for k, v in data.items() if k not in foreign}, where=where)
 
 
 def build_method(cfg: PretrainConfig, logmel):

@@ -27,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from avlib.config import PretrainConfig
+from avlib.methods.base import Method
 from avlib.models import AudioTokenizer, VideoTokenizer, ViTEncoder, vit_config
 
 __all__ = ["XDCConfig", "XDCPretrainConfig", "CONFIG", "XDC", "build", "TARGETS", "SOURCES"]
@@ -92,7 +93,7 @@ def _encoders(cfg: XDCPretrainConfig, audio_frames: int) -> nn.ModuleDict:
     )
 
 
-class XDC(nn.Module):
+class XDC(Method):
     """Both encoders and the variant's linear heads (``heads["<encoder>_from_<source>"]``)."""
 
     def __init__(self, cfg: XDCPretrainConfig, audio_frames: int):
@@ -112,9 +113,7 @@ class XDC(nn.Module):
             }
         )
         self.reset_heads()
-        # the pipeline-wide attributes the runner and evaluation read
-        self.use_video = self.use_audio = True
-        self.distill = False
+        self.distill = False  # no teachers
 
     @torch.no_grad()
     def reset_heads(self, generator: torch.Generator | None = None) -> None:

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn as nn
 
-from avlib.config import PretrainConfig, XKDConfig
+from avlib.config import PretrainConfig
 from avlib.losses import (
     CenteredCrossEntropy,
     cls_attention,
@@ -32,6 +34,7 @@ from avlib.losses import (
     refine,
     teacher_entropy_and_kl,
 )
+from avlib.methods.base import Method
 from avlib.models import (
     AudioTokenizer,
     DINOProjector,
@@ -45,6 +48,53 @@ from avlib.models import (
 )
 from avlib.numerics import at_least_fp32
 from avlib.train.ema import ema_update
+from avlib.train.schedules import build_schedule
+
+
+@dataclass
+class XKDConfig:
+    """XKD losses and their paper-vs-code options (see docs/fidelity-notes.md)."""
+
+    recon_video: bool = True
+    recon_audio: bool = True
+    kd: bool = True
+    da: bool = True
+    lambda_ae: float = 5.0
+    lambda_da: float = 1.0
+    lambda_kd: float = 1.0
+    loss_reduction: Literal["code", "paper"] = "code"
+    mask_ratio_video: float = 0.85
+    mask_ratio_audio: float = 0.80
+    norm_pix_loss: bool = True
+    teacher_input: Literal["global", "local"] = "global"
+    refine: bool = True
+    refine_omega: Literal["code", "paper"] = "code"
+    cross_attention: Literal["mean", "softmax"] = "mean"
+    use_cls_attention: bool = True
+    # Supp. Table S13: 'within' = Eq. 9 (teachers with teachers, students with students), 'cross' = Eq. S1
+    # (each teacher with the other modality's student), 'both' = Eq. S2
+    da_pairs: Literal["within", "cross", "both"] = "within"
+    mmd_kernel: Literal["multi_gaussian", "single_sigma"] = "multi_gaussian"
+    mmd_sigma: float = 1.0
+    da_teacher_term: Literal["log", "add"] = "log"
+    student_temp: float = 0.1
+    teacher_temp_video: dict = field(default_factory=lambda: {"kind": "constant", "value": 0.1})
+    teacher_temp_audio: dict = field(default_factory=lambda: {"kind": "constant", "value": 0.07})
+    center_momentum: float = 0.9
+    ema: dict = field(default_factory=lambda: {"kind": "cosine", "base": 0.997, "final": 1.0})
+    ema_dedup_shared: bool = True
+    variant: Literal["ms", "mas", "mats"] = "ms"
+
+
+@dataclass
+class XKDPretrainConfig(PretrainConfig):
+    """A pretraining config of XKD: the shared sections plus ``xkd:``."""
+
+    method: str = "xkd"
+    xkd: XKDConfig = field(default_factory=XKDConfig)
+
+
+CONFIG = XKDPretrainConfig
 
 
 def _grid_video(frames: int, size: int, patch) -> tuple[int, int, int]:
@@ -70,7 +120,7 @@ def scaled_vit(cfg, width_mult: float = 1.0, depth_mult: float = 1.0):
     )
 
 
-class XKD(nn.Module):
+class XKD(Method):
     """Students (encoders + projector heads), MAE decoders, EMA teachers and KD centering buffers.
 
     ``forward(views, sched)`` returns ``dict(loss=Tensor, logs=dict[str, Tensor])`` (detached 0-d tensors,
@@ -79,7 +129,7 @@ class XKD(nn.Module):
     temperatures (``teacher_temp_video``, ``teacher_temp_audio``).
     """
 
-    def __init__(self, cfg: PretrainConfig, audio_frames_global: int):
+    def __init__(self, cfg: XKDPretrainConfig, audio_frames_global: int):
         super().__init__()
         self.cfg = cfg
         x: XKDConfig = cfg.xkd
@@ -165,6 +215,27 @@ class XKD(nn.Module):
         for prm in teacher.parameters():
             prm.requires_grad_(False)
         return teacher
+
+    # ------------------------------------------------------------------ Method hooks (avlib.methods.base)
+    def setup(self, total_steps: int, iters_per_epoch: int) -> None:
+        """Per-step schedules of ``xkd.ema`` (Eq. 13 momentum) and the teacher temperatures (Eq. 10)."""
+        x = self.cfg.xkd
+        self._ema = build_schedule(x.ema, total_steps, iters_per_epoch)
+        self._temp_v = build_schedule(x.teacher_temp_video, total_steps, iters_per_epoch)
+        self._temp_a = build_schedule(x.teacher_temp_audio, total_steps, iters_per_epoch)
+
+    def step_inputs(self, step: int) -> dict:
+        return {"teacher_temp_video": float(self._temp_v[step]), "teacher_temp_audio": float(self._temp_a[step])}
+
+    def schedule_logs(self, step: int) -> dict:
+        return {"ema": float(self._ema[step])}
+
+    def after_step(self, step: int) -> None:
+        self.update_teacher(float(self._ema[step]))
+
+    def parameters_to_clip(self) -> list:
+        """The students' encoders and heads (the released code clips these, not the decoders)."""
+        return self.student_parameters_for_clipping()
 
     def student_parameters_for_clipping(self):
         return [p for p in self.student.parameters() if p.requires_grad]
@@ -354,7 +425,7 @@ class XKD(nn.Module):
         return {"loss": loss, "logs": logs}
 
 
-def build(cfg: PretrainConfig, logmel) -> XKD:
+def build(cfg: XKDPretrainConfig, logmel) -> XKD:
     """Registry entry (:mod:`avlib.methods.build`): XKD and its variants and baselines."""
     n_samples = int(round(cfg.views.audio_seconds * cfg.audio.sample_rate))
     return XKD(cfg, audio_frames_global=logmel.n_frames(n_samples))

@@ -329,8 +329,9 @@ def config_from_official(
         },
     }
     from avlib.config import deep_merge
+    from avlib.methods.xkd import XKDPretrainConfig
 
-    return from_dict(PretrainConfig, deep_merge(dict(base or {}), cfg), where="official XKD settings")
+    return from_dict(XKDPretrainConfig, deep_merge(dict(base or {}), cfg), where="official XKD settings")
 
 
 # --------------------------------------------------------------------------------------------- loading

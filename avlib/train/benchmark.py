@@ -61,9 +61,7 @@ def _one(args) -> dict:
     }
 
 
-def run_benchmark(
-    profile: str | None = None, configs=("recon_v", "recon_a", "ae", "xkd"), steps: int = 5, warmup: int = 2
-) -> list[dict]:
+def run_benchmark(configs: list[str], profile: str | None = None, steps: int = 5, warmup: int = 2) -> list[dict]:
     profile = profile or load_profile()["name"]
     ctx = mp.get_context("spawn")
     rows = []

@@ -39,7 +39,6 @@ from avlib.seed import make_generator, seed_everything
 from avlib.train.collapse import collapsed
 from avlib.train.optim import build_optimizer, clip_gradients, grads_finite, lr_wd_schedules, set_lr_wd
 from avlib.train.resume import open_checkpoint, run_entries, run_key, write_config
-from avlib.train.schedules import build_schedule
 
 log = logging.getLogger(__name__)
 FINAL = "final.pt"
@@ -53,7 +52,7 @@ class CollapseError(RuntimeError):
     """Teacher outputs stopped depending on the input (Supp. B.5); the last good checkpoint is kept."""
 
 
-def training_code(method: str = "xkd") -> list[str]:
+def training_code(method: str) -> list[str]:
     """The avlib files a step-runner run of ``method`` depends on (relative to ``avlib/``): the static import
     closure of this module and of the method's module (:mod:`avlib.codedeps`). The DVC deps of the
     pretraining stages are exactly these files (tested), and the resume key hashes them."""
@@ -156,24 +155,23 @@ class Trainer:
             )
         self.optimizer = build_optimizer(self.core, cfg.optim)
         self.lr, self.wd = lr_wd_schedules(cfg.optim, total, iters_per_epoch)
-        self.ema = build_schedule(cfg.xkd.ema, total, iters_per_epoch)
-        self.temp_v = build_schedule(cfg.xkd.teacher_temp_video, total, iters_per_epoch)
-        self.temp_a = build_schedule(cfg.xkd.teacher_temp_audio, total, iters_per_epoch)
+        self.core.setup(total, iters_per_epoch)  # the method's own per-step schedules
         self.autocast, self.scaler = autocast_context(device, cfg.train.precision)
         self.gen = make_generator(cfg.train.seed * 1000 + dist.rank(), device=device)
         self.trainable = [p for p in self.core.parameters() if p.requires_grad]
         if cfg.optim.clip_mode == "per_param_students":
-            self.clip_params = self.core.student_parameters_for_clipping()
+            self.clip_params = self.core.parameters_to_clip()
         else:
             self.clip_params = [p for p in self.core.parameters() if p.requires_grad]
 
     def step(
         self, video_u8: torch.Tensor | None, audio: torch.Tensor, step: int, last_good: int, out_dir: Path
     ) -> tuple[dict, float]:
-        """One step: views -> forward (autocast) -> finite check -> backward -> clip -> AdamW -> EMA."""
+        """One step: views -> forward (autocast) -> finite check -> backward -> clip -> AdamW -> the method's
+        after-step hook (XKD: EMA)."""
         cfg = self.cfg
         set_lr_wd(self.optimizer, float(self.lr[step]), float(self.wd[step]))
-        sched = {"teacher_temp_video": float(self.temp_v[step]), "teacher_temp_audio": float(self.temp_a[step])}
+        sched = self.core.step_inputs(step)
         with torch.no_grad():
             v = self.views(video_u8, audio, generator=self.gen)
         with self.autocast:
@@ -200,7 +198,7 @@ class Trainer:
             self.scaler.update()
         else:
             self.optimizer.step()
-        self.core.update_teacher(float(self.ema[step]))
+        self.core.after_step(step)
         return out["logs"], gnorm
 
 
@@ -244,7 +242,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, s
     if data.video is None and tr.core.use_video:
         raise ValueError(
             f"{cfg.name}: cache {cfg.data.cache} is audio-only but the method uses video "
-            "(only audio reconstruction, xkd.recon_audio without kd/da/recon_video, trains on audio alone)"
+            "(an audio-only method, e.g. audio reconstruction alone, trains on it)"
         )
     core, optimizer, scaler, gen = tr.core, tr.optimizer, tr.scaler, tr.gen
     chash = run_key(cfg, __name__)
@@ -327,7 +325,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, s
                 "epoch": step / ipe,
                 "lr": float(tr.lr[step - 1]),
                 "wd": float(tr.wd[step - 1]),
-                "ema": float(tr.ema[step - 1]),
+                **tr.core.schedule_logs(step - 1),
                 "grad_norm": gnorm,
                 "clips_per_s": rate,
                 **logs,

@@ -209,12 +209,12 @@ def test_xdc_profile_section_and_schedule(tmp_path):
     from pathlib import Path
 
     from avlib.config import ConfigError
-    from avlib.profiles import load_pretrain_config, load_profile, xdc_section
+    from avlib.profiles import load_pretrain_config, load_profile, profile_section
 
     root = Path(__file__).resolve().parents[2]
     for name in ("smoke", "tiny", "paper"):
         prof = load_profile(name, root)
-        sec = xdc_section(prof)
+        sec = profile_section(prof, "xdc")
         cfg = load_pretrain_config(root / "params/pretrain/xdc.yaml", profile=name, root=root, schedule="xdc")
         assert cfg.method == "xdc" and cfg.xdc.k == sec["pretrain"]["xdc"]["k"]
         assert set(sec["tasks"]) <= set(prof["eval"]["tasks"])
@@ -222,9 +222,9 @@ def test_xdc_profile_section_and_schedule(tmp_path):
     run.write_text("name: xdc_k\nmethod: xdc\nxdc: {k: 7}\n")  # a run file overrides the section
     assert load_pretrain_config(run, profile="smoke", root=root, schedule="xdc").xdc.k == 7
     with pytest.raises(ConfigError, match="xdc: unknown key"):
-        xdc_section({"name": "x", "xdc": {"pretrain": {}, "task": []}, "eval": {"tasks": {}}})
+        profile_section({"name": "x", "xdc": {"pretrain": {}, "task": []}, "eval": {"tasks": {}}}, "xdc")
     with pytest.raises(ConfigError, match=r"xdc.tasks: \['nope'\]"):
-        xdc_section({"name": "x", "xdc": {"tasks": ["nope"]}, "eval": {"tasks": {}}})
+        profile_section({"name": "x", "xdc": {"tasks": ["nope"]}, "eval": {"tasks": {}}}, "xdc")
 
 
 def test_finished_run_retrains_after_a_change_to_the_code_xdc_imports(smoke_config, tmp_path, monkeypatch, caplog):

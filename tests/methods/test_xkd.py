@@ -4,10 +4,11 @@ matches Eq. 12 under both reductions, teachers get no gradients, and MAS/MATS sh
 import pytest
 import torch
 
-from avlib.config import PretrainConfig, from_dict
+from avlib.config import from_dict
 from avlib.data.audio import LogMel
 from avlib.data.views import GlobalLocalViews
 from avlib.methods import build_method, views_config
+from avlib.methods.xkd import XKDPretrainConfig
 
 SMALL = {
     "model": {
@@ -34,7 +35,7 @@ SCHED = {"teacher_temp_video": 0.1, "teacher_temp_audio": 0.07}
 
 def make(losses=None, **xkd):
     d = {**SMALL, "xkd": {**(losses or {}), **xkd}}
-    cfg = from_dict(PretrainConfig, d)
+    cfg = from_dict(XKDPretrainConfig, d)
     lm = LogMel(n_fft=512, hop_length=143, n_mels=16)
     torch.manual_seed(0)
     return cfg, build_method(cfg, lm), GlobalLocalViews(views_config(cfg), lm)
@@ -205,7 +206,7 @@ def test_scaled_video_backbone_keeps_heads():
     assert scaled_vit(base, 1.0, 1.0) is base
     assert scaled_vit(vit_config("base"), 1.33, 2.0).embed_dim % 12 == 0
     cfg, model, _ = make()
-    cfg_big = from_dict(PretrainConfig, {**SMALL, "model": {**SMALL["model"], "video_width_mult": 2.0}})
+    cfg_big = from_dict(XKDPretrainConfig, {**SMALL, "model": {**SMALL["model"], "video_width_mult": 2.0}})
     big_model = build_method(cfg_big, LogMel(n_fft=512, hop_length=143, n_mels=16))
     assert big_model.student["video_encoder"].embed_dim == 2 * model.student["video_encoder"].embed_dim
     assert big_model.student["audio_encoder"].embed_dim == model.student["audio_encoder"].embed_dim

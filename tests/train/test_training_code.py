@@ -68,6 +68,7 @@ def test_an_edit_stales_exactly_the_runs_whose_code_it_touches(tmp_path, edited,
 
 
 def test_dvc_stages_depend_on_exactly_the_code_closure():
+    """(``python tools/sync_code_deps.py`` rewrites the lists when this fails.)"""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     code = lambda name: {d for d in stages[name]["do"]["deps"] if d.startswith("avlib")}  # noqa: E731
     xkd = {f"avlib/{f}" for f in import_closure(XKD)}
