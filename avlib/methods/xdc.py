@@ -115,6 +115,11 @@ class XDC(Method):
         self.reset_heads()
         self.distill = False  # no teachers
 
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The clusterings this variant computes every round (``video``, ``audio``, ``joint`` or ``labels``)."""
+        return SOURCES[self.variant]
+
     @torch.no_grad()
     def reset_heads(self, generator: torch.Generator | None = None) -> None:
         """New classifiers for a new clustering (every round): N(0, head_init_std), bias 0."""

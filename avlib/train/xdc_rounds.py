@@ -4,7 +4,7 @@ Each round (XDC Section 3.3; DeepCluster's recipe where XDC is silent, reference
 
 1. extract the features of every pretraining clip **offline** (centre clip, no augmentation; the first
    round clusters random-initialisation features);
-2. k-means each clustering the variant needs (:data:`avlib.methods.xdc.SOURCES`; ``joint`` =
+2. k-means each clustering the variant needs (:attr:`avlib.methods.xdc.XDC.sources`; ``joint`` =
    ``cat(l2norm(f_v), l2norm(f_a))``) with :func:`avlib.cluster.kmeans` (faiss; GPU when present);
 3. reset the classification heads (and their optimiser: a fresh momentum-less SGD, as DeepCluster, or a
    fresh AdamW with ``xdc.optimizer: adamw``; the encoders' optimiser persists across rounds);
@@ -44,7 +44,6 @@ from avlib.data.cache import load_cache
 from avlib.data.views import EvalViews
 from avlib.log import JsonlWriter, progress
 from avlib.methods import build_method, logmel_from_config, views_config
-from avlib.methods.xdc import SOURCES
 from avlib.paths import atomic_write_bytes, atomic_write_text, resolve
 from avlib.seed import make_generator, seed_everything
 from avlib.train.resume import open_checkpoint, run_key, write_config
@@ -99,10 +98,10 @@ def _l2(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def _cluster(feats: dict, cfg, seed: int, labels: np.ndarray | None = None) -> dict:
+def _cluster(feats: dict, cfg, sources, seed: int, labels: np.ndarray | None = None) -> dict:
     x = cfg.xdc
     out = {}
-    for src in SOURCES[x.variant]:
+    for src in sources:
         if src == "labels":  # the Superv baseline: the "clustering" is the annotation
             out[src] = np.asarray(labels, dtype=np.int64)
             continue
@@ -259,7 +258,7 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
         if state["assign"] is None:  # a new round: cluster, reset the heads
             tc = time.time()
             feats = _features(model, data, ids, ev, device)
-            assign = _cluster(feats, cfg, seed=seed * 1000 + r, labels=labels)
+            assign = _cluster(feats, cfg, model.sources, seed=seed * 1000 + r, labels=labels)
             state["assign"] = {s_: torch.from_numpy(a) for s_, a in assign.items()}  # tensors: weights_only checkpoints
             rec = {"round": r, "cluster_s": round(time.time() - tc, 2)}
             for src, a in assign.items():
