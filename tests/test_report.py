@@ -1,6 +1,7 @@
 import math
 
-from avlib.report.tables import diff_spread, mean_std, verdict
+from avlib.report.claims import Claim
+from avlib.report.tables import diff_spread, mean_std
 
 
 def test_mean_std_and_diff_spread_closed_form():
@@ -9,14 +10,25 @@ def test_mean_std_and_diff_spread_closed_form():
     d, sp = diff_spread([10.0, 12.0], [5.0, 7.0])
     assert d == 5.0 and math.isclose(sp, math.sqrt(2 / 2 + 2 / 2))
     d, sp = diff_spread([10.0], [5.0, 7.0])  # one seed has no spread: never a verdict either way
-    assert d == 4.0 and math.isnan(sp) and verdict(d, sp) == "cannot resolve"
+    assert d == 4.0 and math.isnan(sp) and Claim("c", None, d, sp).judge() == "cannot resolve"
 
 
-def test_verdicts():
-    assert verdict(3.0, 1.0) == "supports"
-    assert verdict(-3.0, 1.0) == "contradicts"
-    assert verdict(0.5, 1.0) == "cannot resolve"
-    assert verdict(float("nan"), 1.0) == "cannot resolve"
+def test_claim_judge_is_the_one_verdict_rule_checked_against_numpy():
+    """Claim.judge on a grid of (diff, spread), edge values and non-finite ones included, against a NumPy
+    re-derivation of the rule: sign(diff) when |diff| > spread, else no verdict."""
+    import numpy as np
+
+    diffs = np.array([-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0, np.nan, np.inf])
+    spreads = np.array([0.0, 0.5, 1.0, 2.0, np.nan])
+    D, S = np.meshgrid(diffs, spreads)
+    finite = np.isfinite(D) & np.isfinite(S)
+    want = np.where(
+        finite & (D > S) & (D > 0), "supports", np.where(finite & (D < -S) & (D < 0), "contradicts", "cannot resolve")
+    )
+    got = np.vectorize(lambda d, s: Claim("claim", "t", float(d), float(s)).judge())(D, S)
+    assert (got == want).all(), np.argwhere(got != want)
+    row = Claim("A beats B", "ucf", 3.0, 1.0).to_dict()
+    assert row == {"claim": "A beats B", "task": "ucf", "diff": 3.0, "spread": 1.0, "verdict": "supports"}
 
 
 def test_paired_diff_spread_is_the_standard_error_of_per_seed_differences():

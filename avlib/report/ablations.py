@@ -20,8 +20,9 @@ import pandas as pd
 from avlib.paths import resolve
 from avlib.profiles import active_profile_name
 from avlib.report.artifact import Result, claims_block, finish_artifact, finish_bar_table, overall_verdict
+from avlib.report.claims import Claim
 from avlib.report.experiments import _collect, _stage_times
-from avlib.report.tables import diff_spread, fmt_ms, markdown_table, mean_std, paired_diff_spread, verdict
+from avlib.report.tables import diff_spread, fmt_ms, markdown_table, mean_std, paired_diff_spread
 
 CLAIM_KEYS = {"better", "worse", "tasks", "text", "paired"}
 ROW_KEYS = {"label", "runs", "x", "x_from", "x_key", "series"}
@@ -197,7 +198,7 @@ def run_ablation_table(
                 better=rows[c["better"]].get("label", c["better"]),
                 worse=rows[c["worse"]].get("label", c["worse"]),
             )
-            judged.append({"claim": text, "task": t, "diff": d, "spread": sp, "verdict": verdict(d, sp)})
+            judged.append(Claim(text, t, d, sp).to_dict())
     overall, counts = overall_verdict(judged) if judged else ("n/a", {})
     seeds = sorted(tidy.seed.unique().tolist())
     all_runs = [r for row in rows.values() for r in row["runs"]]

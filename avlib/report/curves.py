@@ -13,7 +13,8 @@ from avlib.analysis.curves import collapse_step, min_teacher_kl, read_metrics, t
 from avlib.paths import resolve
 from avlib.profiles import active_profile_name
 from avlib.report.artifact import Result, claims_block, finish_artifact, overall_verdict
-from avlib.report.tables import diff_spread, markdown_table, verdict
+from avlib.report.claims import Claim
+from avlib.report.tables import diff_spread, markdown_table
 
 SIGNALS = {"kl": ("min teacher KL (nats)", "min_teacher_kl"), "kd": ("L_kd", "loss_kd")}
 
@@ -83,14 +84,12 @@ def run_xkd_figS03_collapse(
         col = "final_min_teacher_kl" if sig == "min_teacher_kl" else "final_loss_kd"
         d, sp = diff_spread(tidy[tidy.config == default][col].tolist(), tidy[tidy.config == key][col].tolist())
         claims.append(
-            {
-                "claim": f"{c.get('label', key)} collapses (final {SIGNALS[c.get('signal', 'kl')][0]} below "
-                f"the default's)",
-                "task": key,
-                "diff": d,
-                "spread": sp,
-                "verdict": verdict(d, sp),
-            }
+            Claim(
+                f"{c.get('label', key)} collapses (final {SIGNALS[c.get('signal', 'kl')][0]} below the default's)",
+                key,
+                d,
+                sp,
+            ).to_dict()
         )
     overall, counts = overall_verdict(claims)
     md = [
@@ -244,13 +243,12 @@ def run_xkd_figS04_training_curves(
         float(np.std(falls, ddof=1) / np.sqrt(len(falls))) if len(falls) > 1 else float("nan"),
     )
     claims = [
-        {
-            "claim": "the masked-reconstruction loss L_ae falls during training (start - end)",
-            "task": "ae",
-            "diff": d,
-            "spread": sp,
-            "verdict": verdict(d, sp),
-        }
+        Claim(
+            "the masked-reconstruction loss L_ae falls during training (start - end)",
+            "ae",
+            d,
+            sp,
+        ).to_dict()
     ]
     md = [
         f"# XKD Fig. S4: stable training curves (profile `{profile}`)",

@@ -13,6 +13,7 @@ import pandas as pd
 from avlib.paths import resolve
 from avlib.profiles import active_profile_name
 from avlib.report.artifact import Result, claims_block, finish_bar_table, overall_verdict
+from avlib.report.claims import Claim
 from avlib.report.figures import save_figure
 from avlib.report.provenance import write_provenance
 from avlib.report.tables import (
@@ -22,7 +23,6 @@ from avlib.report.tables import (
     markdown_table,
     mean_std,
     paired_diff_spread,
-    verdict,
     write_outputs,
 )
 
@@ -128,13 +128,12 @@ def run_xkd_tab01_kd_effect(
         for other in ("recon", "ae"):
             d, sp = diff_spread(vals("xkd", t), vals(other, t))
             claims.append(
-                {
-                    "claim": f"L_xkd beats {LOSS_LABELS[other]} on {tasks[t]} (video)",
-                    "task": t,
-                    "diff": d,
-                    "spread": sp,
-                    "verdict": verdict(d, sp),
-                }
+                Claim(
+                    f"L_xkd beats {LOSS_LABELS[other]} on {tasks[t]} (video)",
+                    t,
+                    d,
+                    sp,
+                ).to_dict()
             )
     overall, counts = overall_verdict(claims)
     seeds = sorted(tidy.seed.unique().tolist())
@@ -241,13 +240,12 @@ def run_xkd_tab05_teacher_student(
             ]
         )
         claims.append(
-            {
-                "claim": f"the teacher beats the student on {tasks[t]}",
-                "task": t,
-                "diff": d,
-                "spread": sp,
-                "verdict": verdict(d, sp),
-            }
+            Claim(
+                f"the teacher beats the student on {tasks[t]}",
+                t,
+                d,
+                sp,
+            ).to_dict()
         )
         for r in ("student", "teacher"):
             m, s, n = ms[r]
@@ -465,13 +463,12 @@ def run_xkd_tab02_domain_alignment(
             if other in runs and "xkd" in runs:
                 d, sp = diff_spread(vals("xkd", t), vals(other, t))
                 claims.append(
-                    {
-                        "claim": f"{TAB02_ROWS['xkd'][0]} beats {TAB02_ROWS[other][0]} on {tasks[t]}",
-                        "task": t,
-                        "diff": d,
-                        "spread": sp,
-                        "verdict": verdict(d, sp),
-                    }
+                    Claim(
+                        f"{TAB02_ROWS['xkd'][0]} beats {TAB02_ROWS[other][0]} on {tasks[t]}",
+                        t,
+                        d,
+                        sp,
+                    ).to_dict()
                 )
     overall, counts = overall_verdict(claims)
     seeds = sorted(tidy.seed.unique().tolist())

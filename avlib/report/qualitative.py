@@ -16,8 +16,9 @@ import pandas as pd
 from avlib.paths import resolve
 from avlib.profiles import active_profile_name
 from avlib.report.artifact import Result, claims_block, finish_artifact, overall_verdict
+from avlib.report.claims import Claim
 from avlib.report.figures_models import attention_figure, distributions_figure, reconstruction_figure
-from avlib.report.tables import markdown_table, paired_diff_spread, verdict
+from avlib.report.tables import markdown_table, paired_diff_spread
 
 
 def _load(runs_dir: Path, run: str):
@@ -92,14 +93,13 @@ def run_xkd_fig02_distributions(
     fig_data = pd.concat(curves, ignore_index=True)
     d, sp = paired_diff_spread(ent["common"]["video"], ent["common"]["audio"])
     claims = [
-        {
-            "claim": f"the audio teacher's distribution is sharper (lower entropy) than the video teacher's, "
+        Claim(
+            f"the audio teacher's distribution is sharper (lower entropy) than the video teacher's, "
             f"at a common tau {common_tau}",
-            "task": "common",
-            "diff": d,
-            "spread": sp,
-            "verdict": verdict(d, sp),
-        }
+            "common",
+            d,
+            sp,
+        ).to_dict()
     ]
     overall, counts = overall_verdict(claims)
     summary = (
@@ -224,14 +224,13 @@ def run_xkd_fig05_reconstructions(
             raise ValueError(f"{artifact_id}: {modality} ratio {ratio} is not in the measured ratios")
         d, sp = paired_diff_spread(sel["zero_baseline"].tolist(), sel["masked_error"].tolist())
         claims.append(
-            {
-                "claim": f"{modality} reconstruction at {ratio:.0%} masking beats predicting each patch's "
+            Claim(
+                f"{modality} reconstruction at {ratio:.0%} masking beats predicting each patch's "
                 f"mean (error below the all-zero baseline)",
-                "task": modality,
-                "diff": d,
-                "spread": sp,
-                "verdict": verdict(d, sp),
-            }
+                modality,
+                d,
+                sp,
+            ).to_dict()
         )
     overall, counts = overall_verdict(claims)
     piv = (
@@ -345,14 +344,12 @@ def run_xkd_fig03_refine_attention(
     for m in ("video", "audio"):
         d, sp = paired_diff_spread(ent["without"][m], ent["with"][m])
         claims.append(
-            {
-                "claim": f"with refine the {m} teacher's last-layer attention is more selective "
-                "(lower normalised entropy)",
-                "task": m,
-                "diff": d,
-                "spread": sp,
-                "verdict": verdict(d, sp),
-            }
+            Claim(
+                f"with refine the {m} teacher's last-layer attention is more selective (lower normalised entropy)",
+                m,
+                d,
+                sp,
+            ).to_dict()
         )
     overall, counts = overall_verdict(claims)
     piv = tidy.groupby(["modality", "refine"]).cls_entropy_norm.agg(["mean", "std"]).reset_index()

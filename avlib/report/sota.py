@@ -14,7 +14,8 @@ import pandas as pd
 from avlib.paths import resolve
 from avlib.profiles import active_profile_name
 from avlib.report.artifact import Result, claims_block, finish_bar_table, overall_verdict
-from avlib.report.tables import diff_spread, fmt_ms, markdown_table, mean_std, verdict
+from avlib.report.claims import Claim
+from avlib.report.tables import diff_spread, fmt_ms, markdown_table, mean_std
 
 PROTOCOL_COLUMN = {"linear": "Lin.", "fc": "Lin.", "finetune": "FT."}
 
@@ -158,7 +159,7 @@ def run_sota_table(
             for t in tasks:
                 d, sp = diff_spread(vals(c["row"], "finetune", t), vals(c["row"], "linear", t))
                 text = c.get("text", "fine-tuning beats linear evaluation on {dataset}").format(dataset=tasks[t])
-                judged.append({"claim": text, "task": t, "diff": d, "spread": sp, "verdict": verdict(d, sp)})
+                judged.append(Claim(text, t, d, sp).to_dict())
         else:
             for t in tasks:
                 d, sp = diff_spread(
@@ -167,7 +168,7 @@ def run_sota_table(
                 text = c.get("text", "{better} beats {worse} on {dataset}").format(
                     dataset=tasks[t], better=ours[c["better"]].get("label"), worse=ours[c["worse"]].get("label")
                 )
-                judged.append({"claim": text, "task": t, "diff": d, "spread": sp, "verdict": verdict(d, sp)})
+                judged.append(Claim(text, t, d, sp).to_dict())
     judged = [j for j in judged if math.isfinite(j["diff"])]
     overall, counts = overall_verdict(judged) if judged else ("n/a", {})
     seeds = sorted(tidy.seed.unique().tolist())

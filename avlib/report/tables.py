@@ -35,18 +35,6 @@ def fmt_diff(x: float, sign: bool = True) -> str:
     return f"{x:+.3g}" if sign else f"{x:.3g}"
 
 
-def verdict(diff: float, spread: float) -> str:
-    """'supports' when the measured difference is positive and larger than its spread over seeds,
-    'contradicts' when negative beyond the spread, otherwise 'cannot resolve'."""
-    if not (math.isfinite(diff) and math.isfinite(spread)):
-        return "cannot resolve"
-    if diff > spread and diff > 0:
-        return "supports"
-    if diff < -spread and diff < 0:
-        return "contradicts"
-    return "cannot resolve"
-
-
 def diff_spread(a: list[float], b: list[float]) -> tuple[float, float]:
     """Mean difference a - b and its standard error from the seed spreads (sqrt(sa²/na + sb²/nb)); the
     spread is NaN (so the verdict is 'cannot resolve') unless both sides have at least two seeds."""

@@ -15,7 +15,8 @@ from avlib import checkpoint
 from avlib.paths import resolve
 from avlib.profiles import active_profile_name
 from avlib.report.artifact import Result, claims_block, finish_artifact, overall_verdict
-from avlib.report.tables import diff_spread, fmt_ms, markdown_table, mean_std, paired_diff_spread, verdict
+from avlib.report.claims import Claim
+from avlib.report.tables import diff_spread, fmt_ms, markdown_table, mean_std, paired_diff_spread
 
 __all__ = [
     "cluster_table",
@@ -168,7 +169,7 @@ def run_xdc_tab05_cluster_purity(
             ("purity_round0", f"{label}: purer than the first clustering (random-init features)"),
         ):
             dd, sp = paired_diff_spread((100 * d["purity"]).tolist(), (100 * d[worse]).tolist())
-            judged.append({"claim": text, "task": src, "diff": dd, "spread": sp, "verdict": verdict(dd, sp)})
+            judged.append(Claim(text, src, dd, sp).to_dict())
     overall, counts = overall_verdict(judged)
     md += [
         f"Overall purity (%) and NMI w.r.t. the {len(names)} pretraining classes, mean ± std over runs {runs}:",
@@ -311,14 +312,13 @@ def run_xdc_fig02_filters(
 
     d, sp = diff_spread(vals(better), vals(worse))
     judged = [
-        {
-            "claim": f"{models[better]['label']}'s first-layer filters vary more over time than "
+        Claim(
+            f"{models[better]['label']}'s first-layer filters vary more over time than "
             f"{models[worse]['label']}'s (mean temporal variation)",
-            "task": "video",
-            "diff": d,
-            "spread": sp,
-            "verdict": verdict(d, sp),
-        }
+            "video",
+            d,
+            sp,
+        ).to_dict()
     ]
     overall, counts = overall_verdict(judged)
     metrics, rows = {}, []
