@@ -5,7 +5,8 @@ closures that the resume keys hash (:mod:`avlib.codedeps`), so the two never dis
     python tools/sync_code_deps.py --check   # exit 1 (listing the stages) when a file would change
 
 ``pretrain``, ``pretrain_ablation`` and ``xdc_pretrain`` list exactly their closure's ``.py`` files;
-``finetune``, ``avmnist`` and ``esc50`` keep their own extra deps and gain any missing closure file.
+``finetune``, ``avmnist`` and ``esc50`` keep their own extra deps (files that no longer exist are dropped) and gain
+any missing closure file.
 ``tests/train/test_training_code.py`` fails when the committed files are out of date.
 """
 
@@ -51,7 +52,9 @@ def rewrite_stage(text: str, stage: str, files: list[str], exact: bool) -> str:
     ind = dm.group(1) + "  - "
     items = [line[len(ind) :] for line in dm.group(2).splitlines()]
     others = [i for i in items if not (i.startswith("avlib/") and i.endswith(".py"))]
-    current = [i for i in items if i.startswith("avlib/") and i.endswith(".py")]
+    current = [
+        i for i in items if i.startswith("avlib/") and i.endswith(".py") and (ROOT / i).is_file()
+    ]  # moved files go
     want = [f"avlib/{f}" for f in files]
     if exact:
         code = want

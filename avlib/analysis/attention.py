@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from avlib.losses import cls_attention, cross_modal_attention
+from avlib.models.cross_modal import cls_attention, cross_modal_attention
 
 
 def normalised_entropy(maps: np.ndarray) -> np.ndarray:

@@ -26,12 +26,9 @@ import torch.nn as nn
 from avlib.config import PretrainConfig
 from avlib.losses import (
     CenteredCrossEntropy,
-    cls_attention,
-    cross_modal_attention,
     masked_mse,
     mmd,
     mmd_single_sigma,
-    refine,
     teacher_entropy_and_kl,
 )
 from avlib.methods.base import Method
@@ -42,8 +39,11 @@ from avlib.models import (
     VideoTokenizer,
     ViTEncoder,
     build_blocks,
+    cls_attention,
+    cross_modal_attention,
     patchify_audio,
     patchify_video,
+    refine,
     vit_config,
 )
 from avlib.numerics import at_least_fp32

@@ -1,5 +1,6 @@
 """Model building blocks: tokenizers, positional embeddings, masking, ViT encoder, MAE decoder, heads."""
 
+from .cross_modal import cls_attention, cross_modal_attention, refine
 from .decoder import MAEDecoder
 from .heads import DINOProjector, LinearHead, WeightNormLinear
 from .masking import gather_tokens, masking_from_keep, num_kept, random_masking, tube_masking
@@ -25,6 +26,9 @@ from .pos_embed import (
 from .vit import VIT_PRESETS, ViTConfig, ViTEncoder, build_blocks, init_weights, last_block_attention, vit_config
 
 __all__ = [
+    "cls_attention",
+    "cross_modal_attention",
+    "refine",
     "MAEDecoder",
     "DINOProjector",
     "LinearHead",

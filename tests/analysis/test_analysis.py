@@ -11,8 +11,8 @@ from avlib.analysis.distributions import final_temperature, softmax_stats, teach
 from avlib.analysis.inputs import display_frames
 from avlib.analysis.reconstruction import masked_error_curve, reconstruct
 from avlib.data.views import normalize
-from avlib.losses import cls_attention, cross_modal_attention
 from avlib.models import patchify_audio, patchify_video
+from avlib.models.cross_modal import cls_attention, cross_modal_attention
 from tests.methods.test_xkd import batch, make
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from avlib.losses import cls_attention, cross_modal_attention, refine
+from avlib.models.cross_modal import cls_attention, cross_modal_attention, refine
 
 
 def _softmax(z, axis=-1):
