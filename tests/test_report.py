@@ -289,3 +289,25 @@ def test_sota_table_quotes_the_paper_and_tests_only_our_rows(tmp_path):
     (ft / "xkd_s1_ucf.json").unlink()
     with pytest.raises(FileNotFoundError, match="fine-tuning result"):
         run_sota_table(**kw)
+
+
+def test_collect_evals_tidy_rows_and_clear_errors(tmp_path):
+    import json
+
+    import pytest
+
+    from avlib.report.collect import collect_evals, stage_times
+
+    for run, seed, acc in (("a_s0", 0, 50.0), ("a_s1", 1, 60.0)):
+        res = {"test": acc, "val": acc - 1, "encoder": "teacher", "protocol": "svm", "metric": "top1", "chance": 10.0}
+        (tmp_path / f"{run}.json").write_text(json.dumps({"seed": seed, "wall_s": 3.25, "tasks": {"ucf": res}}))
+    df = collect_evals({"A": ["a_s0", "a_s1"]}, {"ucf": "UCF101"}, tmp_path)
+    assert df[["row", "run", "seed", "task", "dataset", "value"]].values.tolist() == [
+        ["A", "a_s0", 0, "ucf", "UCF101", 50.0],
+        ["A", "a_s1", 1, "ucf", "UCF101", 60.0],
+    ]
+    with pytest.raises(ValueError, match="no result for task 'esc'"):
+        collect_evals({"A": ["a_s0"]}, {"esc": "ESC50"}, tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"dvc repro eval@b_s0"):
+        collect_evals({"B": ["b_s0"]}, {"ucf": "UCF101"}, tmp_path)
+    assert stage_times(["a_s0"], tmp_path, tmp_path / "runs") == {"a_s0": {"pretrain_s": None, "eval_s": 3.2}}

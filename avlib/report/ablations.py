@@ -21,7 +21,8 @@ from avlib.paths import resolve
 from avlib.profiles import active_profile_name
 from avlib.report.artifact import Result, claims_block, finish_artifact, finish_bar_table, overall_verdict
 from avlib.report.claims import Claim
-from avlib.report.experiments import _collect, _stage_times
+from avlib.report.collect import collect_evals
+from avlib.report.collect import stage_times as read_stage_times
 from avlib.report.tables import diff_spread, fmt_ms, markdown_table, mean_std, paired_diff_spread
 
 CLAIM_KEYS = {"better", "worse", "tasks", "text", "paired"}
@@ -142,7 +143,7 @@ def run_ablation_table(
         )
     ref = pd.read_csv(ref_path)
     profile = active_profile_name(root)
-    tidy = _collect({k: r["runs"] for k, r in rows.items()}, tasks, ev_dir)
+    tidy = collect_evals({k: r["runs"] for k, r in rows.items()}, tasks, ev_dir)
 
     def vals(row, task):
         return tidy[(tidy.row == row) & (tidy.task == task)]["value"].tolist()
@@ -202,7 +203,7 @@ def run_ablation_table(
     overall, counts = overall_verdict(judged) if judged else ("n/a", {})
     seeds = sorted(tidy.seed.unique().tolist())
     all_runs = [r for row in rows.values() for r in row["runs"]]
-    stage_times = _stage_times(all_runs, ev_dir, rn_dir)
+    stage_times = read_stage_times(all_runs, ev_dir, rn_dir)
     md = [
         f"# {title} (profile `{profile}`)",
         "",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pandas as pd
 
@@ -14,6 +13,8 @@ from avlib.paths import resolve
 from avlib.profiles import active_profile_name
 from avlib.report.artifact import Result, claims_block, finish_bar_table, overall_verdict
 from avlib.report.claims import Claim
+from avlib.report.collect import collect_evals, load_eval
+from avlib.report.collect import stage_times as read_stage_times
 from avlib.report.figures import save_figure
 from avlib.report.provenance import write_provenance
 from avlib.report.tables import (
@@ -27,25 +28,6 @@ from avlib.report.tables import (
 )
 
 LOSS_LABELS = {"recon": "L_recon", "ae": "L_ae", "xkd": "L_xkd"}
-
-
-def _load_eval(evals_dir: Path, run: str) -> dict:
-    path = evals_dir / f"{run}.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"missing evaluation {path}: run `dvc repro eval@{run}`")
-    return json.loads(path.read_text())
-
-
-def _stage_times(runs: list[str], evals_dir: Path, runs_dir: Path) -> dict:
-    out = {}
-    for r in runs:
-        s = runs_dir / r / "summary.json"
-        e = evals_dir / f"{r}.json"
-        out[r] = {
-            "pretrain_s": round(json.loads(s.read_text())["wall_s"], 1) if s.is_file() else None,
-            "eval_s": round(json.loads(e.read_text())["wall_s"], 1) if e.is_file() else None,
-        }
-    return out
 
 
 def run_xkd_tab01_kd_effect(
@@ -72,7 +54,7 @@ def run_xkd_tab01_kd_effect(
     rows = []
     for row_key, run_names in runs.items():
         for run in run_names:
-            ev = _load_eval(ev_dir, run)
+            ev = load_eval(ev_dir, run)
             for task, res in ev["tasks"].items():
                 if task not in tasks or "skipped" in res:
                     continue
@@ -137,7 +119,7 @@ def run_xkd_tab01_kd_effect(
             )
     overall, counts = overall_verdict(claims)
     seeds = sorted(tidy.seed.unique().tolist())
-    stage_times = _stage_times([r for rs in runs.values() for r in rs], ev_dir, rn_dir)
+    stage_times = read_stage_times([r for rs in runs.values() for r in rs], ev_dir, rn_dir)
     md = [
         f"# XKD Table 1: effect of cross-modal knowledge distillation (profile `{profile}`)",
         "",
@@ -209,7 +191,7 @@ def run_xkd_tab05_teacher_student(
             f"{artifact_id}: teacher_evals and student_evals must pair up seed by seed, got "
             f"{len(teacher_evals)} and {len(student_evals)}"
         )
-    tidy = _collect({"teacher": teacher_evals, "student": student_evals}, tasks, ev_dir)
+    tidy = collect_evals({"teacher": teacher_evals, "student": student_evals}, tasks, ev_dir)
     wrong = tidy[tidy.encoder != tidy.row]
     if len(wrong):
         w = wrong.iloc[0]
@@ -367,34 +349,6 @@ def run_claims_page(
     return Result(tidy=tidy, markdown="\n".join(md), metrics=metrics, figure=fig, claims=rows)
 
 
-def _collect(runs: dict, tasks: dict, ev_dir: Path) -> pd.DataFrame:
-    """Tidy rows (one per row key x run x task) from ``evals/<run>.json``; ``runs`` maps a row to its seed runs."""
-    rows = []
-    for row_key, run_names in runs.items():
-        for run in run_names:
-            ev = _load_eval(ev_dir, run)
-            for task in tasks:
-                res = ev["tasks"].get(task)
-                if res is None or "skipped" in res:
-                    raise ValueError(f"evaluation {run} has no result for task {task!r}")
-                rows.append(
-                    {
-                        "row": row_key,
-                        "run": run,
-                        "seed": ev["seed"],
-                        "task": task,
-                        "dataset": tasks[task],
-                        "encoder": res["encoder"],
-                        "protocol": res["protocol"],
-                        "metric": res["metric"],
-                        "value": res["test"],
-                        "val_value": res["val"],
-                        "chance": res.get("chance", float("nan")),
-                    }
-                )
-    return pd.DataFrame(rows)
-
-
 TAB02_ROWS = {
     "ae": ("L_ae", "multimodal baseline"),
     "ae_kd": ("L_ae + L_kd", "without L_da, knowledge distillation fails"),
@@ -424,7 +378,7 @@ def run_xkd_tab02_domain_alignment(
         raise ValueError(f"{artifact_id}: unknown row(s) {sorted(unknown)}; rows are {list(TAB02_ROWS)}")
     ref = pd.read_csv(resolve(reference, root))
     profile = active_profile_name(root)
-    tidy = _collect(runs, tasks, ev_dir)
+    tidy = collect_evals(runs, tasks, ev_dir)
 
     def vals(row, task):
         return tidy[(tidy.row == row) & (tidy.task == task)]["value"].tolist()
