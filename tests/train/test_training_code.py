@@ -91,3 +91,14 @@ def test_every_literal_dvc_dependency_exists():
             for d in (st.get("do", st)).get("deps", []):
                 if isinstance(d, str) and "${" not in d and d.startswith("avlib"):
                     assert (ROOT / d).exists(), f"{rel} {name}: dependency {d} does not exist"
+
+
+def test_every_artifact_is_a_dvc_metric_and_plot():
+    """`dvc metrics show` / `dvc plots show` cover every artifact of notebooks/ (XDC and real-data ones too)."""
+    top = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    real = yaml.safe_load((ROOT / "real/dvc.yaml").read_text())
+    metrics = set(top.get("metrics", [])) | {m.removeprefix("../") for m in real.get("metrics", [])}
+    plots = set(top.get("plots", [])) | {p.removeprefix("../") for p in real.get("plots", [])}
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        assert f"results/{nb.stem}/metrics.json" in metrics, f"{nb.stem}: no metrics entry in dvc.yaml"
+        assert f"results/{nb.stem}/fig.png" in plots, f"{nb.stem}: no plots entry in dvc.yaml"
