@@ -2,7 +2,7 @@
 # avlib entry point. Creates the project venv (.venv) if absent, installs the pinned set once
 # (re-installs only when pyproject.toml or requirements/cpu-lock.txt change), then:
 #   ./run.sh            # main job: dvc repro at the profile in params/profile.yaml
-#   ./run.sh test       # ruff (lint + format check), then the test suite (what CI runs)
+#   ./run.sh test       # ruff (lint + format check), then the test suite (what CI runs; -m realdata|golden|slow|... to select)
 #   ./run.sh bench      # pretraining throughput per method (python -m avlib benchmark)
 #   ./run.sh real       # the real-data benchmarks (dvc repro real/dvc.yaml; size in params/real.yaml)
 #   ./run.sh xdc        # the XDC stages alone (dvc repro xdc_claims and what it needs; `./run.sh` runs them too)

@@ -50,3 +50,16 @@ def smoke_config(smoke_cache):
         )
 
     return make
+
+
+def pytest_collection_modifyitems(config, items):
+    """Registered markers from what a test uses, so ``-m`` selects reliably: ``realdata`` for every test that
+    reads the real-data bundle (the ``real_data`` fixture), ``golden`` for the official-code comparisons,
+    ``notebooks`` for the whole-DAG run (it executes every notebook)."""
+    for item in items:
+        if "real_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.realdata)
+        if item.nodeid.startswith("tests/golden/"):
+            item.add_marker(pytest.mark.golden)
+        if item.nodeid.startswith("tests/test_pipeline_smoke.py"):
+            item.add_marker(pytest.mark.notebooks)
