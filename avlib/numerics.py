@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["accumulation_dtype", "at_least_fp32"]
+__all__ = ["accumulation_dtype", "at_least_fp32", "to_accumulation"]
 
 
 def accumulation_dtype(*dtypes: torch.dtype) -> torch.dtype:
@@ -25,3 +25,9 @@ def accumulation_dtype(*dtypes: torch.dtype) -> torch.dtype:
 def at_least_fp32(x: Tensor) -> Tensor:
     """``x`` unchanged when it is float32 or float64, else ``x.float()``."""
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
+def to_accumulation(*tensors: Tensor) -> tuple[Tensor, ...]:
+    """``tensors`` cast to their common :func:`accumulation_dtype` (e.g. a prediction and its target)."""
+    acc = accumulation_dtype(*(t.dtype for t in tensors))
+    return tuple(t.to(acc) for t in tensors)

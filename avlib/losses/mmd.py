@@ -20,7 +20,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from avlib.numerics import accumulation_dtype
+from avlib.numerics import to_accumulation
 
 __all__ = ["DEFAULT_GAMMAS", "mmd", "mmd_single_sigma", "coral", "pairwise_sq_dists"]
 
@@ -48,11 +48,6 @@ def _fp32_off_autocast(x: Tensor):
         import contextlib
 
         return contextlib.nullcontext()
-
-
-def _at_least_fp32_pair(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    acc = accumulation_dtype(x.dtype, y.dtype)
-    return x.to(acc), y.to(acc)
 
 
 def pairwise_sq_dists(x: Tensor, y: Tensor) -> Tensor:
@@ -100,7 +95,7 @@ def mmd(x: Tensor, y: Tensor, gammas: Sequence[float] = DEFAULT_GAMMAS) -> Tenso
         return k
 
     with _fp32_off_autocast(x):
-        return _v_statistic(*_at_least_fp32_pair(x, y), kernel)
+        return _v_statistic(*to_accumulation(x, y), kernel)
 
 
 def mmd_single_sigma(x: Tensor, y: Tensor, sigma: float, *, squared: bool = True) -> Tensor:
@@ -123,7 +118,7 @@ def mmd_single_sigma(x: Tensor, y: Tensor, sigma: float, *, squared: bool = True
         raise ValueError(f"sigma must be > 0, got {sigma}")
     inv = 1.0 / (2.0 * sigma * sigma)
     with _fp32_off_autocast(x):
-        val = _v_statistic(*_at_least_fp32_pair(x, y), lambda d: torch.exp(d * (-inv)))
+        val = _v_statistic(*to_accumulation(x, y), lambda d: torch.exp(d * (-inv)))
         if squared:
             return val
         return val.clamp_min(0.0).sqrt()
@@ -140,7 +135,7 @@ def coral(x: Tensor, y: Tensor) -> Tensor:
     """
     _check_pair(x, y, min_rows=2)
     with _fp32_off_autocast(x):
-        x, y = _at_least_fp32_pair(x, y)
+        x, y = to_accumulation(x, y)
         mx, my = x.mean(dim=0, keepdim=True), y.mean(dim=0, keepdim=True)
         cx = (x - mx).transpose(0, 1) @ (x - mx) / (x.shape[0] - 1)
         cy = (y - my).transpose(0, 1) @ (y - my) / (y.shape[0] - 1)

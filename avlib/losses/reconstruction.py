@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from avlib.numerics import accumulation_dtype
+from avlib.numerics import to_accumulation
 
 __all__ = ["masked_mse"]
 
@@ -51,9 +51,7 @@ def masked_mse(
         raise ValueError(f"eps must be >= 0, got {eps}")
 
     with torch.autocast(device_type=pred.device.type, enabled=False):
-        acc = accumulation_dtype(pred.dtype, target.dtype)
-        pred = pred.to(acc)
-        target = target.to(acc)
+        pred, target = to_accumulation(pred, target)
         if norm_pix:
             mean = target.mean(dim=-1, keepdim=True)
             var = target.var(dim=-1, keepdim=True, unbiased=unbiased_var)

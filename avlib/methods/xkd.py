@@ -235,9 +235,6 @@ class XKD(Method):
 
     def parameters_to_clip(self) -> list:
         """The students' encoders and heads (the released code clips these, not the decoders)."""
-        return self.student_parameters_for_clipping()
-
-    def student_parameters_for_clipping(self):
         return [p for p in self.student.parameters() if p.requires_grad]
 
     @torch.no_grad()

@@ -25,6 +25,7 @@ the code's loss normalisation, one shared hidden LayerNorm per projector.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -49,11 +50,11 @@ __all__ = [
 ]
 
 _MOD = {"vid": "video", "aud": "audio"}
-_ROLE = {"student": "student", "teacher": "teacher"}
+_ROLES = ("student", "teacher")
 _CENTRES = {
     "vt2as_ce_loss.center": "kd_video_teacher.center",  # video teacher -> audio student
-    "at2vs_ce_loss.center": "kd_audio_teacher.center",
-}  # audio teacher -> video student
+    "at2vs_ce_loss.center": "kd_audio_teacher.center",  # audio teacher -> video student
+}
 _BACKBONE_FILE = re.compile(r"(vid|aud)_(student|teacher)")
 
 
@@ -129,7 +130,7 @@ def read_official(source: str | Path | Mapping, role: str | None = None) -> tupl
 # --------------------------------------------------------------------------------------------- names
 def _backbone_key(rest: str) -> str | None:
     """Official ``VideoViT``/``AudioViT`` key (after ``backbone.``) -> avlib ``ViTEncoder`` key."""
-    if rest in ("cls_token",):
+    if rest == "cls_token":
         return rest
     if rest == "enc_pos_embed":
         return "pos_embed.weight"
@@ -175,7 +176,7 @@ def avlib_key(official: str) -> str | None:
             return None if sub is None else f"student.{modality}_encoder.{sub}"
         sub = _decoder_key(rest)
         return None if sub is None else f"decoders.{modality}.{sub}"
-    if what not in _ROLE:
+    if what not in _ROLES:
         return None
     if rest.startswith("backbone."):
         sub = _backbone_key(rest[len("backbone.") :])
@@ -243,7 +244,7 @@ def config_from_official(
     if cm[0] != cm[1]:
         problems.append(f"center_momentum={cm} (avlib uses one momentum for both centres)")
     p = dict(projector)
-    if p.get("act", "gelu") not in ("gelu",) or not p.get("norm_last_layer", True):
+    if p.get("act", "gelu") != "gelu" or not p.get("norm_last_layer", True):
         problems.append(
             f"projector act={p.get('act')!r}, norm_last_layer={p.get('norm_last_layer')!r} "
             "(only gelu with a fixed-norm last layer)"
@@ -259,7 +260,7 @@ def config_from_official(
             st["audio"],
         )
     tt = dict(fk.get("teacher_temp", {"video": 0.1, "audio": 0.07}))
-    frame_c, frame_h, frame_w = mk["frame_size"]
+    _, frame_h, frame_w = mk["frame_size"]
     if frame_h != frame_w:
         raise ConfigError(f"frame_size {mk['frame_size']}: avlib views are square")
     n_mels, spec_t = mk["spec_size"]
@@ -465,7 +466,8 @@ def import_official(
     sources: list, out_dir: str | Path, cfg: PretrainConfig, *, roles: list | None = None, overwrite: bool = False
 ) -> ImportReport:
     """Read official file(s), load them into an avlib XKD built from ``cfg`` and write an avlib run folder
-    (``final.pt`` + ``summary.json`` + ``import_report.txt``) that ``avlib evaluate`` / ``finetune`` take.
+    (``final.pt``, ``config.yaml``, ``summary.json``, ``import_report.txt``) that ``avlib evaluate`` /
+    ``finetune`` take.
 
     Several backbone-only files (e.g. ``vid_teacher.pth.tar`` and ``aud_teacher.pth.tar``) combine into one
     run. With backbone files only, ``cfg`` is reduced to the encoders present (no teachers, so the imported
@@ -475,6 +477,7 @@ def import_official(
     from avlib.config import config_hash, to_dict
     from avlib.methods import build_method, logmel_from_config
     from avlib.paths import atomic_write_text
+    from avlib.train.resume import write_config
 
     roles = list(roles or [None] * len(sources))
     if len(roles) != len(sources):
@@ -504,11 +507,12 @@ def import_official(
         raise FileExistsError(f"{out}/final.pt exists; pass overwrite=True (--force) to replace it")
     model = build_method(cfg, logmel_from_config(cfg))
     rep = load_official(model, merged, kind)
+    chash = config_hash(cfg)
     checkpoint.atomic_save(
         {
             "model": model.state_dict(),
             "config": to_dict(cfg),
-            "config_hash": config_hash(cfg),
+            "config_hash": chash,
             "step": 0,
             "epoch": 0,
             "avlib_version": __version__,
@@ -516,9 +520,8 @@ def import_official(
         },
         out / "final.pt",
     )
+    write_config(out, cfg)
     atomic_write_text(out / "import_report.txt", str(rep) + "\n")
-    import json
-
     atomic_write_text(
         out / "summary.json",
         json.dumps(
@@ -529,7 +532,7 @@ def import_official(
                 "loaded": len(rep.loaded),
                 "aliases": len(rep.aliases),
                 "left_at_init": len(rep.left_at_init),
-                "config_hash": config_hash(cfg),
+                "config_hash": chash,
             },
             indent=2,
         )

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["WeightNormLinear", "DINOProjector", "LinearHead", "hidden_norm_keys"]
+__all__ = ["WeightNormLinear", "DINOProjector", "LinearHead"]
 
 
 class WeightNormLinear(nn.Module):
@@ -66,7 +66,7 @@ def _act(kind: str) -> nn.Module:
     return acts[kind]()
 
 
-def hidden_norm_keys(nlayers: int) -> list[str]:
+def _hidden_norm_keys(nlayers: int) -> list[str]:
     """Indices in ``mlp`` of the norms after the hidden Linears (``Linear, norm, act`` per hidden layer):
     ``['1', '4', ...]``; ``nlayers - 1`` of them."""
     return [str(3 * i + 1) for i in range(max(nlayers - 1, 0))]
@@ -75,7 +75,7 @@ def hidden_norm_keys(nlayers: int) -> list[str]:
 def _check_tied_norm_entries(module, state_dict, prefix, *args) -> None:
     """Pre-hook of a shared-norm head: its ``mlp.<i>.*`` entries load into one tensor, so they must agree
     (a head trained with independent norms cannot be loaded into a tied one without losing weights)."""
-    keys = hidden_norm_keys(module.nlayers)
+    keys = _hidden_norm_keys(module.nlayers)
     for leaf in ("weight", "bias"):
         vals = [(k, state_dict.get(f"{prefix}mlp.{k}.{leaf}")) for k in keys]
         vals = [(k, v) for k, v in vals if v is not None]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from avlib.methods import build_method, logmel_from_config
 from avlib.methods.xkd_official import (
@@ -259,9 +260,15 @@ def test_checkpoint_shapes_are_read(golden, tmp_path):
         read_official(junk)
 
 
-def _settings_file(golden, tmp_path) -> Path:
-    import yaml
+def assert_encoders_compute_official_teacher_tokens(model, golden) -> None:
+    """The run's evaluated encoders, in float32, reproduce the official teachers' tokens on the local views."""
+    for m, x in (("video", golden["inputs"]["frames"][1]), ("audio", golden["inputs"]["specs"][1])):
+        with torch.no_grad():
+            tokens = model.encoder_for_eval(m, "teacher")(x.float())["tokens"]
+        assert rel_err(tokens, golden["teacher_local"][m[:3]]["tokens"]) < 1e-5, m
 
+
+def _settings_file(golden, tmp_path) -> Path:
     s = {k: golden[k] for k in ("model_kwargs", "encoder", "decoder", "projector", "fwd_kwargs")}
     s["local_views"] = {"video_frames": 4, "video_size": 48, "audio_frames": 48}
     path = tmp_path / "official_small.yaml"
@@ -285,19 +292,15 @@ def test_cli_imports_a_full_checkpoint_into_a_run_that_evaluation_loads(golden, 
         ckpt,
     )
     run = tmp_path / "runs" / "xkd_official_small"
-    assert (
-        main(
-            [
-                "import-official",
-                str(ckpt),
-                "--official-settings",
-                str(_settings_file(golden, tmp_path)),
-                "--out",
-                str(run),
-            ]
-        )
-        == 0
-    )
+    argv = [
+        "import-official",
+        str(ckpt),
+        "--official-settings",
+        str(_settings_file(golden, tmp_path)),
+        "--out",
+        str(run),
+    ]
+    assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "252 official keys" in printed and "0 unmatched, 0 missing, 0 shape mismatches" in printed
     assert (run / "import_report.txt").read_text().strip() == printed.strip()
@@ -305,25 +308,11 @@ def test_cli_imports_a_full_checkpoint_into_a_run_that_evaluation_loads(golden, 
     assert (
         cfg.xkd.teacher_input == "local" and cfg.xkd.da_teacher_term == "add" and cfg.model.projector.shared_hidden_norm
     )
-    for m, x in (("video", golden["inputs"]["frames"][1]), ("audio", golden["inputs"]["specs"][1])):
-        enc = model.encoder_for_eval(m, "teacher")
-        assert enc is model.teacher[f"{m}_encoder"]
-        with torch.no_grad():
-            tokens = enc(x.float())["tokens"]
-        assert rel_err(tokens, golden["teacher_local"][m[:3]]["tokens"]) < 1e-5
-    assert (
-        main(
-            [
-                "import-official",
-                str(ckpt),
-                "--official-settings",
-                str(_settings_file(golden, tmp_path)),
-                "--out",
-                str(run),
-            ]
-        )
-        == 2
-    )  # an existing run is not overwritten without --force
+    assert model.encoder_for_eval("video") is model.teacher["video_encoder"]
+    assert model.encoder_for_eval("audio") is model.teacher["audio_encoder"]
+    assert_encoders_compute_official_teacher_tokens(model, golden)
+    assert yaml.safe_load((run / "config.yaml").read_text())["xkd"]["teacher_input"] == "local"
+    assert main(argv) == 2  # an existing run is not overwritten without --force
 
 
 def test_backbone_files_combine_into_an_encoders_only_run(golden, tmp_path):
@@ -343,10 +332,7 @@ def test_backbone_files_combine_into_an_encoders_only_run(golden, tmp_path):
     assert "left at initialisation" in str(report)
     _, model, _ = load_pretrained(tmp_path / "run")
     assert not hasattr(model, "teacher")  # the imported teacher backbones are the run's evaluated encoders
-    for m, x in (("video", golden["inputs"]["frames"][1]), ("audio", golden["inputs"]["specs"][1])):
-        with torch.no_grad():
-            tokens = model.encoder_for_eval(m, "teacher")(x.float())["tokens"]
-        assert rel_err(tokens, golden["teacher_local"][m[:3]]["tokens"]) < 1e-5
+    assert_encoders_compute_official_teacher_tokens(model, golden)
 
 
 def test_cli_names_every_mismatch_when_the_avlib_config_does_not_fit(golden, tmp_path, capsys):

@@ -227,7 +227,7 @@ def test_shared_projector_norm_is_seen_once_by_adamw_clipping_and_ema():
         assert head.mlp[1] is head.mlp[4] and m.teacher["video_head"].mlp[1] is m.teacher["video_head"].mlp[4]
         opt = build_optimizer(m, cfg.optim)
         assert sum(p is ln for g in opt.param_groups for p in g["params"]) == 1
-        assert sum(p is ln for p in m.student_parameters_for_clipping()) == 1
+        assert sum(p is ln for p in m.parameters_to_clip()) == 1
         out = m(batch(views), SCHED, torch.Generator().manual_seed(0))
         out["loss"].backward()
         torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.5).step()
