@@ -7,7 +7,7 @@
 #   ./run.sh real       # the real-data benchmarks (dvc repro real/dvc.yaml; size in params/real.yaml)
 #   ./run.sh xdc        # the XDC stages alone (dvc repro xdc_claims and what it needs; `./run.sh` runs them too)
 #   ./run.sh lab        # JupyterLab on notebooks/
-#   ./run.sh <cmd ...>  # any command inside the venv, e.g. ./run.sh dvc repro table@xkd_tab01_kd_effect
+#   ./run.sh <cmd ...>  # any command inside the venv, e.g. ./run.sh dvc repro xkd_tab01_kd_effect
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}

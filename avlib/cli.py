@@ -14,6 +14,7 @@ Commands
   benchmark       pretraining throughput (clips/s) and peak memory per method; `benchmark kmeans`: faiss vs sklearn
   real avmnist    real-data benchmark: FSDD x MNIST-5k pairs, L_ae / L_xkd, linear SVM + late fusion
   real esc50      real-data benchmark: ESC-50 5 folds, log-mel statistics vs audio MAE, linear classifier
+  pipeline        generate dvc.yaml / real/dvc.yaml from params/index/*.yaml and real/index.yaml (--check)
 Every command reads the scale profile selected by params/profile.yaml unless --profile is given.
 """
 
@@ -236,7 +237,7 @@ def cmd_finetune(a) -> int:
     from avlib.profiles import finetune_task, load_profile
 
     task, recipe = finetune_task(load_profile(a.profile), a.task)
-    from avlib.train.runner import resolve_device
+    from avlib.train.process import resolve_device
 
     res = finetune(
         a.run,
@@ -262,6 +263,12 @@ def _read_settings(path: str) -> dict:
             "projector and optionally fwd_kwargs, as the official XKD factory takes them)"
         )
     return data
+
+
+def cmd_pipeline(a) -> int:
+    from avlib.pipeline import main as pipeline_main
+
+    return pipeline_main(a.pipeline_args)
 
 
 def cmd_import_official(a) -> int:
@@ -473,6 +480,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--warmup", type=int, default=2)
     b.add_argument("--out")
     b.set_defaults(func=cmd_benchmark)
+
+    pl = sub.add_parser("pipeline", help="generate dvc.yaml and real/dvc.yaml from the method indexes", add_help=False)
+    pl.add_argument("pipeline_args", nargs=argparse.REMAINDER)
+    pl.set_defaults(func=cmd_pipeline)
     return p
 
 

@@ -64,7 +64,14 @@ def _parse(path: Path) -> ast.Module:
     return ast.parse(path.read_text(), filename=str(path))
 
 
-def _imports(pkg: Path, f: Path) -> list[Path]:
+def clear_caches() -> None:
+    """Forget parsed sources (after editing a file in the same process)."""
+    _parse.cache_clear()
+    _imports.cache_clear()
+
+
+@lru_cache(maxsize=None)
+def _imports(pkg: Path, f: Path) -> tuple[Path, ...]:
     """The avlib files ``f`` imports (names taken from a re-export-only package resolve to their module)."""
     mod = ".".join(["avlib", *f.relative_to(pkg).with_suffix("").parts])
     here = mod.removesuffix(".__init__") if f.name == "__init__.py" else mod.rsplit(".", 1)[0]
@@ -92,13 +99,15 @@ def _imports(pkg: Path, f: Path) -> list[Path]:
                     out.append(_file(pkg, src))
                     continue
             out.append(path)
-    return out
+    return tuple(out)
 
 
-def import_closure(entries: list[str] | tuple[str, ...], pkg: Path | str = PKG) -> list[str]:
+def import_closure(
+    entries: list[str] | tuple[str, ...], pkg: Path | str = PKG, exclude: set | frozenset | dict = NOT_RESULT_CODE
+) -> list[str]:
     """Files (relative to the ``avlib`` folder, sorted) that ``entries`` (dotted module names such as
-    ``'avlib.train.runner'``) import, directly or not, without :data:`NOT_RESULT_CODE` and re-export-only
-    ``__init__`` files."""
+    ``'avlib.train.runner'``) import, directly or not, without ``exclude`` (default :data:`NOT_RESULT_CODE`) and
+    re-export-only ``__init__`` files."""
     pkg = Path(pkg).resolve()
     seen: set[Path] = set()
     todo = [_file(pkg, e) for e in entries]
@@ -115,7 +124,7 @@ def import_closure(entries: list[str] | tuple[str, ...], pkg: Path | str = PKG) 
     return sorted(
         r
         for r, f in rels.items()
-        if r not in NOT_RESULT_CODE and not (f.name == "__init__.py" and _is_reexport_only(_parse(f)))
+        if r not in exclude and not (f.name == "__init__.py" and _is_reexport_only(_parse(f)))
     )
 
 

@@ -115,7 +115,7 @@ class TrainConfig:
     seed: int = 0
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     device: str = "auto"
-    num_threads: int = 0  # 0: $OMP_NUM_THREADS if set, else every core (avlib.train.runner.resolve_num_threads)
+    num_threads: int = 0  # 0: $OMP_NUM_THREADS if set, else every core (avlib.train.process.resolve_num_threads)
     ckpt_every_steps: int = 200
     log_every_steps: int = 10
     max_steps: int = 0

@@ -1,5 +1,6 @@
 """Notebook contract: stripped, python3 kernelspec, exactly one literal-only `parameters` cell whose keys
-cover the params file, no def/class, one avlib.report run_* call (its own or the generic ablation table); every index entry has notebook + params."""
+cover the params file, no def/class, one avlib.report run_* call (its own or the generic ablation table); every
+notebook is listed by an index, and every index entry has notebook + params."""
 
 import ast
 import json
@@ -8,21 +9,20 @@ from pathlib import Path
 import pytest
 import yaml
 
+from avlib.pipeline import load_indexes
+
 ROOT = Path(__file__).resolve().parents[1]
-INDEX = yaml.safe_load((ROOT / "params/index.yaml").read_text())
-XDC_INDEX = yaml.safe_load((ROOT / "params/xdc_index.yaml").read_text())
-ARTIFACTS = (
-    sorted(INDEX.get("tables", {}))
-    + sorted(INDEX.get("figures", {}))
-    + sorted(INDEX.get("pages", {}))
-    + sorted(XDC_INDEX.get("xdc_tables", {}))
-    + sorted(XDC_INDEX.get("xdc_figures", {}))
-    + sorted(XDC_INDEX.get("xdc_pages", {}))
-)
+ARTIFACTS = sorted(a for ix in load_indexes(ROOT) for a in ix.artifacts)
 
 
 def test_index_lists_artifacts():
-    assert ARTIFACTS, "params/index.yaml lists no tables or figures"
+    assert ARTIFACTS, "params/index/*.yaml list no tables or figures"
+    listed = set(ARTIFACTS) | _real_pages()
+    assert {nb.stem for nb in (ROOT / "notebooks").glob("*.ipynb")} == listed, "a notebook no index lists"
+
+
+def _real_pages() -> set:
+    return {b["page"] for b in yaml.safe_load((ROOT / "real/index.yaml").read_text())["benchmarks"].values()}
 
 
 @pytest.mark.parametrize("aid", ARTIFACTS)
@@ -50,7 +50,7 @@ def test_notebook_contract(aid):
         for n in ast.walk(ast.parse(body))
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id.startswith("run_")
     }
-    assert calls in ({f"run_{aid}"}, {"run_ablation_table"}, {"run_sota_table"}, {"run_claims_page"}), (
+    assert calls in ({f"run_{aid}"}, {"run_comparison_table"}, {"run_sota_table"}, {"run_claims_page"}), (
         f"expected one avlib.report run_* call, got {calls}"
     )
     assert "from avlib.report." in body

@@ -1,11 +1,14 @@
 """The whole DVC DAG at the `smoke` profile, in a copy of the repository: data -> cache -> pretrain(_ablation)@*
 -> eval(_ablation)@* / finetune@* -> every table, figure and page notebook, and the XDC stages
-(xdc_pretrain@* -> xdc_eval(_fc)@* / xdc_finetune@* -> xdc_table@*, ...) on the same caches.
+(xdc_pretrain@* -> xdc_eval(_fc)@* / xdc_finetune@* -> xdc_tab01_variants, ...) on the same caches. dvc.yaml
+is generated for one seed (`python -m avlib pipeline --seeds 0`) from the one-seed params.
 
-CI time: after `dvc repro cache`, the XKD stages and the XDC stages (`xdc_*`) run side by side in two
-copies (one core each; they share only the data and cache stages), then the XDC copy's outputs and lock
-entries are merged into the first: a full `dvc repro` must then be a no-op (the two halves form one
-consistent DAG), and a table param change re-runs only the table."""
+CI time: after `dvc repro cache`, the training and evaluation stages run side by side in two copies (one core
+each): the second copy runs every XDC stage and 9 of the XKD ablation configurations, the first the other XKD
+runs. The second copy's outputs and lock entries are then merged into the first, where `dvc repro` runs the XKD
+artifacts and nothing else (the two copies form one consistent DAG); a further `dvc repro` is a no-op, `dvc
+status` is clean, every artifact read exactly what its stage depends on, and a table param change re-runs only
+the table."""
 
 import os
 import re
@@ -46,19 +49,44 @@ def _env(repo: Path) -> dict:
     }
 
 
-def _merge_xdc_half(src: Path, dst: Path) -> None:
-    """Bring the XDC copy's outputs (work/, results/xdc_*) and its dvc.lock entries into ``dst``."""
+def _merge_lane(src: Path, dst: Path) -> None:
+    """Bring what the second copy ran (the outputs its dvc.lock lists) and its dvc.lock entries into ``dst``."""
     import yaml
 
-    shutil.copytree(src / "work", dst / "work", dirs_exist_ok=True)
-    for d in sorted((src / "results").glob("xdc_*")):
-        shutil.copytree(d, dst / "results" / d.name, dirs_exist_ok=True)
     lock = yaml.safe_load((dst / "dvc.lock").read_text())
     theirs = yaml.safe_load((src / "dvc.lock").read_text())["stages"]
     for name in ("data", "cache"):  # run once, before the copy: identical in both
         assert theirs[name] == lock["stages"][name], name
-    lock["stages"].update({k: v for k, v in theirs.items() if k not in lock["stages"]})
+    for name, entry in theirs.items():
+        if name in lock["stages"]:
+            continue
+        for out in entry.get("outs", []):
+            path = src / out["path"]
+            if path.is_dir():
+                shutil.copytree(path, dst / out["path"], dirs_exist_ok=True)
+            else:
+                (dst / out["path"]).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, dst / out["path"])
+        lock["stages"][name] = entry
     (dst / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+
+
+def _lanes(stages: dict, moved: int) -> tuple[list, list]:
+    """The stage targets of two copies run side by side (one core each): the second runs every XDC stage and the
+    training + evaluation of ``moved`` XKD ablation configurations; the first every other training and evaluation
+    stage. The XKD artifacts run afterwards in the first copy, once the second's outputs are merged into it."""
+    students = {v["run"] for v in stages["eval_ablation_student"]["foreach"].values()}
+    ablation = [k for k in stages["pretrain_ablation"]["foreach"] if k not in students]
+    second_runs = ablation[-moved:]
+    second = [s for s in stages if s.startswith("xdc_")]
+    second += [f"{st}@{r}" for r in second_runs for st in ("pretrain_ablation", "eval_ablation")]
+    first = [
+        f"{st}@{k}"
+        for st in ("pretrain", "eval", "eval_student", "finetune", "pretrain_ablation", "eval_ablation")
+        for k in stages[st]["foreach"]
+        if k not in second_runs
+    ] + ["eval_ablation_student"]
+    return first, second
 
 
 def _dvc(args, cwd, env):
@@ -66,6 +94,23 @@ def _dvc(args, cwd, env):
     p = subprocess.run([str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=3000)
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
     return p.stdout + p.stderr
+
+
+def _check_reads_match_deps(aid: str, stage: dict, repo: Path) -> None:
+    """Every project file the artifact's notebook read or listed (its provenance ``inputs`` and ``listed``) is one
+    of its DVC deps or params files or lies in a dep, and every data dep was read: the stage depends on exactly
+    what it reads."""
+    import json
+
+    prov = json.loads((repo / "results" / aid / "provenance.json").read_text())
+    params = [f for p in stage["params"] for f in p]
+    assert "params/profile.yaml" in params and f"params/{aid}.yaml" in params, params
+    data = [d for d in stage["deps"] if not d.startswith(("avlib/", "notebooks/"))]
+    covered = lambda f: any(f == d or f.startswith(d.rstrip("/") + "/") for d in data)  # noqa: E731
+    undeclared = [f for f in prov["inputs"] + prov["listed"] if not covered(f) and f not in params]
+    assert not undeclared, f"{aid} read files its DVC stage does not depend on: {undeclared}"
+    unread = [d for d in data if not any(f == d or f.startswith(d + "/") for f in prov["inputs"])]
+    assert not unread, f"{aid} depends on files it never read: {unread}"
 
 
 @pytest.mark.slow
@@ -85,29 +130,24 @@ def test_smoke_dag_end_to_end(tmp_path):
     # Every notebook still runs; with one seed their claims read 'cannot resolve' (no spread).
     import yaml
 
-    for f in [
-        repo / "params/index.yaml",
-        repo / "dvc.yaml",
-        repo / "params/xdc_index.yaml",
-        *sorted((repo / "params").glob("xkd_*.yaml")),
-        *sorted((repo / "params").glob("xdc_*.yaml")),
-    ]:
+    for f in [*sorted((repo / "params").glob("xkd_*.yaml")), *sorted((repo / "params").glob("xdc_*.yaml"))]:
         head = "".join(line for line in f.read_text().splitlines(keepends=True) if line.startswith("#"))
         f.write_text(head + yaml.safe_dump(_one_seed(yaml.safe_load(f.read_text())), sort_keys=False))
+    from avlib.pipeline import load_indexes
+    from avlib.pipeline import main as generate
+
+    assert generate(["--seeds", "0", "--root", str(repo)]) == 0  # dvc.yaml of the one-seed params
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     _dvc(["repro", "cache"], repo, _env(repo))
-    xdc_repo = tmp_path / "xdc"
-    shutil.copytree(repo, xdc_repo, symlinks=True, ignore=shutil.ignore_patterns("tmp"))
-    stages = list(yaml.safe_load((repo / "dvc.yaml").read_text())["stages"])
-    halves = {
-        "xkd": (repo, [s for s in stages if not s.startswith("xdc_")]),
-        "xdc": (xdc_repo, [s for s in stages if s.startswith("xdc_")]),
-    }
-    assert len(halves["xdc"][1]) >= 8, halves["xdc"][1]
+    second_repo = tmp_path / "second"
+    shutil.copytree(repo, second_repo, symlinks=True, ignore=shutil.ignore_patterns("tmp"))
+    dag = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    first, second = _lanes(dag, moved=9)
+    assert sum(s.startswith("xdc_") for s in second) >= 8, second
     procs = {}
-    for half, (cwd, targets) in halves.items():
-        log = open(tmp_path / f"{half}.log", "w")
-        procs[half] = (
+    for lane, (cwd, targets) in {"first": (repo, first), "second": (second_repo, second)}.items():
+        log = open(tmp_path / f"{lane}.log", "w")
+        procs[lane] = (
             subprocess.Popen(
                 [str(_dvc_exe()), "repro", *targets],
                 cwd=cwd,
@@ -118,19 +158,20 @@ def test_smoke_dag_end_to_end(tmp_path):
             ),
             log,
         )
-    for half, (p, log) in procs.items():
+    for lane, (p, log) in procs.items():
         rc = p.wait(timeout=3000)
         log.close()
-        assert rc == 0, f"dvc repro ({half} half):\n" + (tmp_path / f"{half}.log").read_text()[-8000:]
-    _merge_xdc_half(xdc_repo, repo)
+        assert rc == 0, f"dvc repro ({lane} copy):\n" + (tmp_path / f"{lane}.log").read_text()[-8000:]
+    _merge_lane(second_repo, repo)
+    rest = _dvc(["repro"], repo, _env(repo))  # the XKD artifacts; nothing either copy ran runs again
+    assert "Running stage 'pretrain" not in rest and "Running stage 'eval" not in rest, rest[-3000:]
+    assert "Running stage 'xdc_" not in rest and "Running stage 'xkd_tab01_kd_effect'" in rest
     env = _env(repo)
-    index = yaml.safe_load((repo / "params/index.yaml").read_text())
-    artifacts = [a for group in ("tables", "figures", "pages") for a in index.get(group, {})]
-    assert len(artifacts) >= 28, artifacts  # every XKD table and figure ran its notebook at smoke
-    xdc = yaml.safe_load((repo / "params/xdc_index.yaml").read_text())
-    xdc_artifacts = [a for group in ("xdc_tables", "xdc_figures", "xdc_pages") for a in xdc.get(group, {})]
-    assert len(xdc_artifacts) == 7, xdc_artifacts  # every XDC table and figure, and the claims page
-    artifacts += xdc_artifacts
+    indexes = {ix.method: ix for ix in load_indexes(repo)}
+    assert len(indexes["xkd"].artifacts) >= 28, indexes["xkd"].artifacts  # every XKD table and figure ran
+    assert len(indexes["xdc"].artifacts) == 7, indexes["xdc"].artifacts  # every XDC table, figure and page
+    artifacts = [*indexes["xkd"].artifacts, *indexes["xdc"].artifacts]
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
     for aid in artifacts:  # DESIGN section 6 files of every artifact
         for f in (
             "table.md",
@@ -143,6 +184,7 @@ def test_smoke_dag_end_to_end(tmp_path):
         ):
             assert (repo / "results" / aid / f).is_file(), f"{aid}/{f}"
         assert "profile `smoke`" in (repo / "results" / aid / "table.md").read_text(), aid
+        _check_reads_match_deps(aid, stages[aid], repo)
     res = repo / "results/xkd_tab01_kd_effect"
     for f in ("table.md", "table.csv", "metrics.json", "fig.png", "provenance.json", "executed.ipynb"):
         assert (res / f).is_file(), f
@@ -150,11 +192,13 @@ def test_smoke_dag_end_to_end(tmp_path):
     assert "profile `smoke`" in md and "(paper)" in md and "Directional claim" in md
     again = _dvc(["repro"], repo, env)
     assert "Running stage" not in again, again
+    assert "Data and pipelines are up to date" in _dvc(["status"], repo, env)
     p = repo / "params/xkd_tab01_kd_effect.yaml"
     text = p.read_text()
     assert "video_tasks:\n- ucf\n- hmdb\n- ks\n- k400\n" in text
     p.write_text(text.replace("video_tasks:\n- ucf\n- hmdb\n- ks\n- k400\n", "video_tasks:\n- ucf\n- hmdb\n"))
     third = _dvc(["repro"], repo, env)
-    assert "Running stage 'table@xkd_tab01_kd_effect'" in third
+    assert "Running stage 'xkd_tab01_kd_effect'" in third
+    assert "Running stage 'xkd_tab02_domain_alignment'" not in third and "Running stage 'xdc_" not in third
     assert "Running stage 'pretrain@" not in third and "Running stage 'eval@" not in third
     assert "Running stage 'pretrain_ablation@" not in third and "Running stage 'finetune@" not in third

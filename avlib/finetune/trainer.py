@@ -36,7 +36,8 @@ from avlib.finetune.layer_decay import layer_decay_groups
 from avlib.log import progress
 from avlib.methods import views_config
 from avlib.paths import resolve
-from avlib.seed import make_generator, seed_everything
+from avlib.seed import make_generator
+from avlib.train.process import resolve_device, setup_process
 from avlib.train.schedules import cosine_schedule
 
 log = logging.getLogger("avlib.finetune")
@@ -153,9 +154,9 @@ def finetune(
     modality, multilabel = task["modality"], bool(task.get("multilabel", False))
     if modality not in ("video", "audio"):
         raise ValueError(f"finetune: task modality must be 'video' or 'audio', got {modality!r}")
-    cfg, model, logmel = load_pretrained(run_dir, device)
+    cfg, model, logmel = load_pretrained(run_dir, resolve_device(device))
     seed = cfg.train.seed
-    seed_everything(seed)
+    device, _ = setup_process(device=device, num_threads=cfg.train.num_threads, seed=seed)
     g = make_generator(seed, device)  # view sampling on the device
     g_host = torch.Generator().manual_seed(seed)  # permutations, MixUp/CutMix, SpecAugment (CPU-side draws)
     enc = copy.deepcopy(model.encoder_for_eval(modality, encoder))

@@ -154,6 +154,10 @@ class XDC(Method):
         return {"loss": total, "logs": logs}
 
 
+# XDC trains in clustering rounds (the resume key and the DVC stage hash this loop's import closure)
+TRAINING_LOOP = "avlib.train.xdc_rounds"
+
+
 def build(cfg: XDCPretrainConfig, logmel) -> XDC:
     """Registry entry (:mod:`avlib.methods.build`)."""
     if not isinstance(cfg, XDCPretrainConfig):

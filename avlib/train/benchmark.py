@@ -19,7 +19,8 @@ from avlib.profiles import load_pretrain_config, load_profile
 
 def _one(args) -> dict:
     config, profile, steps, warmup = args
-    from avlib.train.runner import Trainer, resolve_device
+    from avlib.train.process import resolve_device
+    from avlib.train.runner import Trainer
 
     cfg = load_pretrain_config(Path("params/pretrain") / f"{config}.yaml", profile=profile)
     device = resolve_device(cfg.train.device)

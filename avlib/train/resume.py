@@ -13,6 +13,7 @@ Every run also writes its fully resolved config as ``<run>/config.yaml``.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from pathlib import Path
@@ -20,14 +21,20 @@ from pathlib import Path
 import yaml
 
 from avlib import checkpoint, dist
-from avlib.codedeps import code_fingerprint
+from avlib.codedeps import code_fingerprint, import_closure
 from avlib.config import config_hash, to_dict
 
 log = logging.getLogger(__name__)
 
-__all__ = ["run_entries", "run_key", "open_checkpoint", "write_config"]
+__all__ = ["training_loop", "run_entries", "run_code", "run_key", "open_checkpoint", "write_config"]
 
 RUN_FILES = ("metrics.jsonl", "final.pt", "summary.json", "clusters.npz", "config.yaml")
+
+
+def training_loop(method: str) -> str:
+    """The module that trains ``method``: its module's ``TRAINING_LOOP`` (XDC: ``avlib.train.xdc_rounds``), else
+    the step runner ``avlib.train.runner``."""
+    return getattr(importlib.import_module(f"avlib.methods.{method}"), "TRAINING_LOOP", "avlib.train.runner")
 
 
 def run_entries(loop_module: str, method: str) -> tuple[str, str]:
@@ -35,8 +42,19 @@ def run_entries(loop_module: str, method: str) -> tuple[str, str]:
     return (loop_module, f"avlib.methods.{method}")
 
 
+def run_code(method: str) -> list[str]:
+    """The avlib files (relative to ``avlib/``) a run of ``method`` depends on: the import closure of its
+    training loop and its module. The resume key hashes them and its DVC pretraining stage lists them."""
+    return import_closure(run_entries(training_loop(method), method))
+
+
 def run_key(cfg, loop_module: str) -> str:
-    """``<config hash>-<code fingerprint>`` of a run of ``cfg`` trained by ``loop_module``."""
+    """``<config hash>-<code fingerprint>`` of a run of ``cfg`` trained by ``loop_module`` (which must be the
+    method's :func:`training_loop`, so that the key hashes the files its DVC stage lists)."""
+    if loop_module != training_loop(cfg.method):
+        raise RuntimeError(
+            f"{loop_module} trains method {cfg.method!r}, whose TRAINING_LOOP is {training_loop(cfg.method)}"
+        )
     return f"{config_hash(cfg)}-{code_fingerprint(run_entries(loop_module, cfg.method))}"
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,17 +27,17 @@ import numpy as np
 import torch
 
 from avlib import __version__, checkpoint, dist
-from avlib.codedeps import import_closure
 from avlib.config import PretrainConfig, to_dict
 from avlib.data.cache import load_cache
 from avlib.data.views import GlobalLocalViews
 from avlib.log import JsonlWriter, progress
 from avlib.methods import build_method, logmel_from_config, views_config
 from avlib.paths import resolve
-from avlib.seed import make_generator, seed_everything
+from avlib.seed import make_generator
 from avlib.train.collapse import collapsed
 from avlib.train.optim import build_optimizer, clip_gradients, grads_finite, lr_wd_schedules, set_lr_wd
-from avlib.train.resume import open_checkpoint, run_entries, run_key, write_config
+from avlib.train.process import setup_process
+from avlib.train.resume import open_checkpoint, run_key, write_config
 
 log = logging.getLogger(__name__)
 FINAL = "final.pt"
@@ -50,38 +49,6 @@ class NonFiniteLossError(RuntimeError):
 
 class CollapseError(RuntimeError):
     """Teacher outputs stopped depending on the input (Supp. B.5); the last good checkpoint is kept."""
-
-
-def training_code(method: str) -> list[str]:
-    """The avlib files a step-runner run of ``method`` depends on (relative to ``avlib/``): the static import
-    closure of this module and of the method's module (:mod:`avlib.codedeps`). The DVC deps of the
-    pretraining stages are exactly these files (tested), and the resume key hashes them."""
-    return import_closure(run_entries(__name__, method))
-
-
-def resolve_num_threads(configured: int = 0) -> int:
-    """Intra-op threads for a training process: ``train.num_threads`` when set (> 0), else the
-    ``OMP_NUM_THREADS`` environment variable (set by torchrun, and by callers that run several processes
-    side by side, e.g. the smoke DAG test), else every core."""
-    if configured and int(configured) > 0:
-        return int(configured)
-    env = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            raise ValueError(f"OMP_NUM_THREADS={env!r} is not an integer") from None
-        if n > 0:
-            return n
-    return os.cpu_count() or 1
-
-
-def resolve_device(name: str) -> str:
-    if name == "auto":
-        return f"cuda:{dist.local_rank()}" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"train.device={name!r} but CUDA is not available")
-    return name
 
 
 def autocast_context(device: str, precision: str):
@@ -223,10 +190,9 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = True, s
     t0 = time.time()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(cfg.train.device)
-    distributed = dist.init_from_env(device)
-    torch.set_num_threads(resolve_num_threads(cfg.train.num_threads))
-    seed_everything(cfg.train.seed + dist.rank(), deterministic=True)
+    device, distributed = setup_process(
+        device=cfg.train.device, num_threads=cfg.train.num_threads, seed=cfg.train.seed, distributed=True
+    )
 
     data = load_cache(resolve(cfg.data.cache))
     indices = pretrain_indices(data, cfg)

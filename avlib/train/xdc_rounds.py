@@ -45,9 +45,10 @@ from avlib.data.views import EvalViews
 from avlib.log import JsonlWriter, progress
 from avlib.methods import build_method, logmel_from_config, views_config
 from avlib.paths import atomic_write_bytes, atomic_write_text, resolve
-from avlib.seed import make_generator, seed_everything
+from avlib.seed import make_generator
+from avlib.train.process import setup_process
 from avlib.train.resume import open_checkpoint, run_key, write_config
-from avlib.train.runner import pretrain_indices, resolve_num_threads
+from avlib.train.runner import pretrain_indices
 
 log = logging.getLogger(__name__)
 
@@ -165,10 +166,8 @@ def pretrain_xdc(cfg, out_dir, *, resume: bool = True, show_progress: bool = Tru
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     x = cfg.xdc
-    device = cfg.train.device if cfg.train.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    torch.set_num_threads(resolve_num_threads(cfg.train.num_threads))
     seed = cfg.train.seed
-    seed_everything(seed, deterministic=True)
+    device, _ = setup_process(device=cfg.train.device, num_threads=cfg.train.num_threads, seed=seed)
 
     data = load_cache(resolve(cfg.data.cache))
     if data.video is None:

@@ -155,7 +155,7 @@ def test_several_training_splits(smoke_config, tmp_path):
 def test_thread_count_comes_from_config_then_omp_num_threads_then_all_cores(monkeypatch):
     import os
 
-    from avlib.train.runner import resolve_num_threads
+    from avlib.train.process import resolve_num_threads
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert resolve_num_threads(3) == 3  # train.num_threads wins

@@ -1,0 +1,159 @@
+"""The generated pipeline (:mod:`avlib.pipeline`): the committed dvc.yaml files are what the indexes generate,
+dvc.lock keeps no entry of a gone stage, artifact stages depend on exactly the files their params name, and a
+new method's index adds stages without changing any existing one."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from avlib.config import ConfigError
+from avlib.pipeline import Outputs, artifact_inputs, build_pipeline, generated, load_indexes, main, prune_lock
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_committed_pipeline_files_are_the_generated_ones():
+    for rel, (text, _) in generated(ROOT).items():
+        assert (ROOT / rel).read_text() == text, f"{rel} is out of date: run `python -m avlib pipeline`"
+
+
+@pytest.mark.parametrize("rel", ["dvc.yaml", "real/dvc.yaml"])
+def test_lock_has_no_entry_of_a_gone_stage(rel):
+    lock = ROOT / rel.replace("dvc.yaml", "dvc.lock")
+    if not lock.is_file():
+        pytest.skip(f"no {lock.name} committed beside {rel}")
+    stages = yaml.safe_load((ROOT / rel).read_text())["stages"]
+    known = set()
+    for name, st in stages.items():
+        known.update({f"{name}@{k}" for k in st["foreach"]} if "foreach" in st else {name})
+    gone = set(yaml.safe_load(lock.read_text())["stages"]) - known
+    assert not gone, f"{lock.name} has entries of stages that no longer exist: {sorted(gone)}"
+
+
+def test_prune_lock_drops_exactly_the_gone_entries(tmp_path):
+    lock = tmp_path / "dvc.lock"
+    lock.write_text(yaml.safe_dump({"schema": "2.0", "stages": {"a": {}, "b@x": {}, "b@y": {}, "old": {}}}))
+    gone = prune_lock(lock, {"a": {"cmd": "c"}, "b": {"foreach": {"x": {}}}})
+    assert gone == ["b@y", "old"]
+    assert list(yaml.safe_load(lock.read_text())["stages"]) == ["a", "b@x"]
+
+
+def test_index_expands_configs_times_seeds():
+    xkd = next(ix for ix in load_indexes(ROOT) if ix.method == "xkd")
+    runs = xkd.runs("ablation")
+    assert len(runs) == 2 * len(xkd.groups["ablation"]["configs"])
+    assert runs["recon_v_s1"] == {"config": "recon_v", "seed": 1}
+    xdc = next(ix for ix in load_indexes(ROOT) if ix.method == "xdc")
+    one = xdc.runs("xdc")
+    assert "xdc_k05_s0" in one and "xdc_k05_s1" not in one and "xdc_s1" in one
+    stages = build_pipeline(ROOT, seeds=[0])["stages"]
+    assert not [k for k in stages["pretrain_ablation"]["foreach"] if not k.endswith("_s0")]
+    assert set(stages["finetune"]["foreach"]) == {f"xkd_s0_{t}" for t in ("ucf", "hmdb", "k400", "esc", "fsd")}
+    ev = stages["eval_ablation"]["foreach"]
+    assert ev["recon_v_s0"]["tasks"] == "all" and ev["xkd_temp_004_s0"]["tasks"] == "ablation"
+    assert stages["eval_ablation_student"]["foreach"]["xkd_mas_s0_student"] == {"run": "xkd_mas_s0"}
+    assert "--encoder student" in stages["eval_ablation_student"]["do"]["cmd"]
+    assert "--protocol fc" in stages["xdc_eval_fc"]["do"]["cmd"]
+
+
+def test_artifact_inputs_resolve_exactly_the_named_files(tmp_path):
+    (tmp_path / "params/reference").mkdir(parents=True)
+    (tmp_path / "params/reference/t.csv").write_text("x\n")
+    out = Outputs(
+        files={"ev/a_s0.json", "ev/a_s0_student.json", "ev/b_s0.json", "ft/a_s0_ucf.json", "ft/a_s0_esc.json"},
+        runs={"rn/a_s0", "rn/b_s0"},
+        artifacts={"t", "other"},
+    )
+    params = {
+        "artifact_id": "t",
+        "caption": "a long text with a/slash in it",
+        "rows": {"a": {"label": "A", "runs": ["a_s0"]}},
+        "tasks": {"ucf": "UCF101"},
+        "sources": {"other": "its claim"},
+        "reference": "params/reference/t.csv",
+        "dataset": "cache/k400",
+        "missing": "params/reference/none.csv",
+        "evals_dir": "ev",
+        "finetunes_dir": "ft",
+        "runs_dir": "rn",
+        "out_dir": "results/t",
+    }
+    got = artifact_inputs(params, "tables", out, tmp_path)
+    # b_s0 is not named, a_s0_student is not named, ft/a_s0_esc.json: `esc` is not named
+    assert sorted(got) == sorted(
+        [
+            "ev/a_s0.json",
+            "rn/a_s0/summary.json",
+            "ft/a_s0_ucf.json",
+            "results/other/metrics.json",
+            "params/reference/t.csv",
+            "cache/k400",
+        ]
+    )
+    assert "rn/a_s0" in artifact_inputs(params, "figures", out, tmp_path)  # figures load the whole run
+
+
+def _copy_project(tmp_path) -> Path:
+    root = tmp_path / "proj"
+    for d in ("params", "notebooks", "real"):
+        shutil.copytree(ROOT / d, root / d)
+    (root / "avlib").symlink_to(ROOT / "avlib")
+    return root
+
+
+def test_a_new_methods_index_adds_stages_and_changes_none(tmp_path):
+    root = _copy_project(tmp_path)
+    before = build_pipeline(root)["stages"]
+    (root / "params/index/zz.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "method": "xkd",  # any existing module stands in for a new method here
+                "seeds": [3],
+                "groups": {
+                    "g": {
+                        "stage": "zz_pretrain",
+                        "dir": "work/zz/runs",
+                        "configs": ["xkd"],
+                        "evals": {"zz_eval": {"dir": "work/zz/evals"}},
+                    }
+                },
+            }
+        )
+    )
+    after = build_pipeline(root)["stages"]
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert set(after) - set(before) == {"zz_pretrain", "zz_eval"}
+    assert list(after["zz_eval"]["foreach"]) == ["xkd_s3"]
+
+
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        ({"colour": 1}, "unknown key"),
+        ({"groups": {"g": {"stage": "s", "dir": "d", "configs": ["no_such_config"]}}}, "no params/pretrain"),
+        ({"groups": {"g": {"stage": "pretrain", "dir": "d", "configs": ["xkd"]}}}, "also used by"),
+        ({"tables": ["no_such_table"]}, "missing params/no_such_table.yaml"),
+        ({"method": "nomethod"}, "no module avlib/methods/nomethod.py"),
+    ],
+)
+def test_bad_index_is_refused_naming_file_and_key(tmp_path, edit, message):
+    root = _copy_project(tmp_path)
+    data = {"method": "xkd", "seeds": [0], "groups": {}, **edit}
+    (root / "params/index/zz.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=message) as e:
+        load_indexes(root)
+    assert "params/index/zz.yaml" in str(e.value)
+
+
+def test_check_flags_an_edited_pipeline_and_regeneration_restores_it(tmp_path, capsys):
+    root = _copy_project(tmp_path)
+    for f in ("dvc.yaml", "dvc.lock"):
+        shutil.copy(ROOT / f, root / f)
+    assert main(["--check", "--root", str(root)]) == 0
+    (root / "dvc.yaml").write_text((root / "dvc.yaml").read_text().replace("--seed ${item.seed}", "--seed 0", 1))
+    assert main(["--check", "--root", str(root)]) == 1
+    assert "out of date: dvc.yaml" in capsys.readouterr().out
+    assert main(["--root", str(root)]) == 0
+    assert (root / "dvc.yaml").read_text() == (ROOT / "dvc.yaml").read_text()
