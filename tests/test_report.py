@@ -77,38 +77,115 @@ def _report_root(tmp_path, reference_csv: str = ""):
     return ev, ref
 
 
-def test_tab05_teacher_student_table_and_claims(tmp_path):
+def _comparison_kw(tmp_path, ev, ref, **over):
+    kw = dict(
+        artifact_id="t",
+        title="T",
+        caption="c",
+        statement="s",
+        tasks={"ucf": "UCF101", "esc": "ESC50"},
+        evals_dir=str(ev),
+        runs_dir=str(tmp_path / "runs"),
+        reference=str(ref),
+        out_dir=str(tmp_path / "out"),
+        root=str(tmp_path),
+    )
+    return {**kw, **over}
+
+
+def test_comparison_rows_of_encoders_paired_claims_and_arrows_to_the_reference_row(tmp_path):
+    """XKD Table 5's shape: rows are the student and teacher encoders of the same runs, claims are paired."""
     import json
 
     import pytest
 
-    from avlib.report.experiments import run_xkd_tab05_teacher_student
+    from avlib.report.comparison import run_comparison_table
 
     ev, ref = _report_root(
         tmp_path,
-        "encoder,task,paper_dataset,metric,paper_value\nstudent,ucf,UCF101,top1,84.4\n"
+        "row,task,paper_dataset,metric,paper_value\nstudent,ucf,UCF101,top1,84.4\n"
         "teacher,ucf,UCF101,top1,84.7\nstudent,esc,ESC50,top1,90.3\nteacher,esc,ESC50,top1,91.0\n",
     )
     for s, (tu, su, te, se) in enumerate([(30.0, 25.0, 90.0, 91.0), (40.0, 34.0, 92.0, 91.5)]):
         _write_eval(ev / f"x{s}.json", f"x{s}", s, "teacher", {"ucf": tu, "esc": te})
         _write_eval(ev / f"x{s}_student.json", f"x{s}", s, "student", {"ucf": su, "esc": se})
-    kw = dict(
-        tasks={"ucf": "UCF101", "esc": "ESC50"},
-        evals_dir=str(ev),
-        reference=str(ref),
-        out_dir=str(tmp_path / "out"),
-        root=str(tmp_path),
-    )
-    r = run_xkd_tab05_teacher_student(teacher_evals=["x0", "x1"], student_evals=["x0_student", "x1_student"], **kw)
+    rows = {
+        "student": {"label": "Student", "runs": ["x0_student", "x1_student"], "encoder": "student"},
+        "teacher": {"label": "Teacher", "runs": ["x0", "x1"], "encoder": "teacher"},
+    }
+    claims = [
+        {"better": "teacher", "worse": "student", "paired": True, "text": "the teacher beats the student on {dataset}"}
+    ]
+    kw = _comparison_kw(tmp_path, ev, ref, rows=rows, claims=claims, reference_row="teacher")
+    r = run_comparison_table(**kw)
     by_task = {c["task"]: c for c in r.claims}
-    assert math.isclose(by_task["ucf"]["diff"], 5.5) and by_task["ucf"]["verdict"] == "supports"  # diffs 5, 6
+    # per-seed differences 5, 6: mean 5.5, SE std([5, 6]) / sqrt(2) = 0.5
+    assert math.isclose(by_task["ucf"]["diff"], 5.5) and math.isclose(by_task["ucf"]["spread"], 0.5)
+    assert (
+        by_task["ucf"]["verdict"] == "supports" and by_task["ucf"]["claim"] == "the teacher beats the student on UCF101"
+    )
     assert by_task["esc"]["verdict"] == "cannot resolve"  # diffs -1, +0.5
-    assert "| UCF101 | 84.4 (↓0.3) | 84.7 | 29.5 ± 6.4 (↓5.5) | 35.0 ± 7.1 | 10.0 |" in r.markdown
+    assert "| Student | student | 84.4 (↓0.3) | 90.3 (↓0.7) | 29.5 ± 6.4 (↓5.5) |" in r.markdown
+    assert "| Teacher | teacher | 84.7 | 91.0 | 35.0 ± 7.1 | 91.0 ± 1.4 |" in r.markdown
     for f in ("table.csv", "table.md", "metrics.json", "fig.png", "fig_data.csv", "provenance.json"):
         assert (tmp_path / "out" / f).is_file(), f
-    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["claim/overall"] == "mixed"
-    with pytest.raises(ValueError, match="evaluated the teacher encoder, listed as student"):
-        run_xkd_tab05_teacher_student(teacher_evals=["x0"], student_evals=["x1"], **kw)
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["claim/overall"] == "mixed" and metrics["student/ucf/n_seeds"] == 2
+    swapped = {**rows, "student": {**rows["student"], "runs": ["x0", "x1"]}}
+    with pytest.raises(ValueError, match="rows.student: x0 evaluated the teacher encoder, not the student"):
+        run_comparison_table(**{**kw, "rows": swapped})
+    with pytest.raises(ValueError, match="reference_row='nope' is not a row"):
+        run_comparison_table(**{**kw, "reference_row": "nope"})
+
+
+def test_comparison_task_runs_remarks_and_one_reference_schema(tmp_path):
+    """XKD Tables 1-2's shape: a row that reads other runs for some tasks (L_recon: video reconstruction on video
+    tasks, audio reconstruction on audio tasks), the paper's remarks as a column, arrows to the reference row."""
+    import pytest
+
+    from avlib.report.comparison import run_comparison_table
+
+    ev, ref = _report_root(
+        tmp_path,
+        "row,task,paper_dataset,metric,paper_value\nrecon,ucf,UCF101,top1,76.1\nxkd,ucf,UCF101,top1,84.7\n",
+    )
+    for s in range(2):
+        _write_eval(ev / f"rv_s{s}.json", f"rv_s{s}", s, "teacher", {"ucf": 10.0 + 2 * s})  # no audio task
+        _write_eval(ev / f"ra_s{s}.json", f"ra_s{s}", s, "teacher", {"esc": 40.0 + 2 * s})  # no video task
+        _write_eval(ev / f"x_s{s}.json", f"x_s{s}", s, "teacher", {"ucf": 30.0 + 2 * s, "esc": 50.0 + 2 * s})
+    rows = {
+        "recon": {
+            "label": "L_recon",
+            "runs": ["rv_s0", "rv_s1"],
+            "task_runs": {"esc": ["ra_s0", "ra_s1"]},
+            "remark": "r1",
+        },
+        "xkd": {"label": "L_xkd", "runs": ["x_s0", "x_s1"], "remark": "r2"},
+    }
+    claims = [{"better": "xkd", "worse": "recon", "tasks": ["ucf"], "text": "L_xkd beats {worse} on {dataset} (video)"}]
+    r = run_comparison_table(**_comparison_kw(tmp_path, ev, ref, rows=rows, claims=claims, reference_row="xkd"))
+    assert r.metrics["recon/ucf/mean"] == 11.0 and r.metrics["recon/esc/mean"] == 41.0
+    assert sorted(r.tidy[(r.tidy.row == "recon") & (r.tidy.task == "esc")].run) == ["ra_s0", "ra_s1"]
+    assert [(c["claim"], c["diff"]) for c in r.claims] == [("L_xkd beats L_recon on UCF101 (video)", 20.0)]
+    assert "| L_recon | teacher | 76.1 (↓8.6) | — | 11.0 ± 1.4 (↓20.0) | 41.0 ± 1.4 (↓10.0) | r1 |" in r.markdown
+    assert "Remarks (paper)" in r.markdown and "Protocols: UCF101 → `ucf` (svm, top1)" in r.markdown
+    with pytest.raises(ValueError, match="evaluation rv_s0 has no result for task 'esc'"):
+        run_comparison_table(**_comparison_kw(tmp_path, ev, ref, rows={"recon": {"runs": ["rv_s0"]}}, claims=[]))
+    old_schema = tmp_path / "old.csv"
+    old_schema.write_text("method,task,paper_dataset,metric,paper_value\nrecon,ucf,UCF101,top1,76.1\n")
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['row'\]"):
+        run_comparison_table(**_comparison_kw(tmp_path, ev, old_schema, rows=rows, claims=[]))
+
+
+def test_every_reference_csv_has_the_one_schema():
+    from pathlib import Path
+
+    from avlib.report.tables import read_reference
+
+    refs = sorted((Path(__file__).resolve().parents[1] / "params/reference").glob("*.csv"))
+    assert len(refs) >= 26
+    for f in refs:
+        read_reference(f, f.stem)  # raises naming the file and the missing column
 
 
 def test_claims_page_collects_every_artifacts_claims(tmp_path):
@@ -116,7 +193,7 @@ def test_claims_page_collects_every_artifacts_claims(tmp_path):
 
     import pytest
 
-    from avlib.report.experiments import run_claims_page
+    from avlib.report.claims_page import run_claims_page
 
     (tmp_path / "params").mkdir()
     (tmp_path / "params" / "profile.yaml").write_text("profile: tiny\n")
@@ -137,42 +214,13 @@ def test_claims_page_collects_every_artifacts_claims(tmp_path):
     assert r.metrics["overall"] == {"xkd_tab01_a": "mixed", "xkd_tab05_b": "mixed"}
     assert "| `xkd_tab01_a` | xkd_tab01_a c1 | +2 | 0.5 | contradicts |" in r.markdown
     assert (tmp_path / "results" / "claims" / "fig.png").is_file()
-    with pytest.raises(FileNotFoundError, match="dvc repro table@xkd_tab09_missing"):
+    with pytest.raises(FileNotFoundError, match="dvc repro xkd_tab09_missing"):
         run_claims_page(
             sources={"xkd_tab09_missing": "?"},
             results_dir=str(tmp_path / "results"),
             out_dir=str(tmp_path / "o"),
             root=str(tmp_path),
         )
-
-
-def test_tab02_domain_alignment_claims_and_gains(tmp_path):
-    import pytest
-
-    from avlib.report.experiments import run_xkd_tab02_domain_alignment
-
-    ev, ref = _report_root(
-        tmp_path, "row,task,paper_dataset,metric,paper_value\nae,ucf,UCF101,top1,76.3\nxkd,ucf,UCF101,top1,84.7\n"
-    )
-    ucf = {"ae": (20.0, 22.0), "ae_kd": (19.0, 23.0), "ae_da": (21.0, 21.0), "xkd": (30.0, 32.0)}
-    runs = {}
-    for row, vs in ucf.items():
-        runs[row] = [f"{row}_s{s}" for s in range(2)]
-        for s, v in enumerate(vs):
-            _write_eval(ev / f"{row}_s{s}.json", f"{row}_s{s}", s, "teacher", {"ucf": v})
-    kw = dict(
-        tasks={"ucf": "UCF101"},
-        evals_dir=str(ev),
-        reference=str(ref),
-        out_dir=str(tmp_path / "out"),
-        root=str(tmp_path),
-    )
-    r = run_xkd_tab02_domain_alignment(runs=runs, **kw)
-    assert [c["verdict"] for c in r.claims] == ["supports"] * 3 and r.metrics["claim/overall"] == "supported"
-    assert math.isclose(r.claims[0]["diff"], 31.0 - 21.0)  # xkd - ae_kd
-    assert "| L_ae + L_kd | +0.0 ± 2.2 |" in r.markdown  # gain over L_ae: 21 - 21, SE sqrt(2/2 + 8/2)
-    with pytest.raises(ValueError, match="unknown row"):
-        run_xkd_tab02_domain_alignment(runs={"bogus": ["ae_s0"]}, **kw)
 
 
 def test_fmt_diff_keeps_three_significant_digits():
@@ -182,12 +230,12 @@ def test_fmt_diff_keeps_three_significant_digits():
     assert fmt_diff(float("nan")) == "n/a"
 
 
-def test_ablation_table_paper_column_claims_and_line_figure(tmp_path):
+def test_comparison_table_paper_column_claims_and_line_figure(tmp_path):
     import json
 
     import pytest
 
-    from avlib.report.ablations import run_ablation_table
+    from avlib.report.comparison import run_comparison_table
 
     ev, ref = _report_root(
         tmp_path,
@@ -219,7 +267,7 @@ def test_ablation_table_paper_column_claims_and_line_figure(tmp_path):
         root=str(tmp_path),
     )
     claims = [{"better": "default", "worse": "no_refine", "text": "refine improves {dataset}"}]
-    r = run_ablation_table(claims=claims, **kw)
+    r = run_comparison_table(claims=claims, **kw)
     assert [(c["claim"], c["verdict"]) for c in r.claims] == [
         ("refine improves UCF101", "supports"),
         ("refine improves ESC50", "contradicts"),
@@ -230,20 +278,20 @@ def test_ablation_table_paper_column_claims_and_line_figure(tmp_path):
     for f in ("table.md", "table.csv", "metrics.json", "fig.png", "fig_data.csv", "provenance.json"):
         assert (tmp_path / "out" / f).is_file(), f
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["default/ucf/mean"] == 31.0
-    r = run_ablation_table(claims=[{**claims[0], "paired": True}], **kw)  # per-seed differences 10, 10: SE 0
+    r = run_comparison_table(claims=[{**claims[0], "paired": True}], **kw)  # per-seed differences 10, 10: SE 0
     assert r.claims[0]["diff"] == pytest.approx(10.0) and r.claims[0]["spread"] == pytest.approx(0.0)
     ref.write_text(ref.read_text() + "longer,ucf,UCF101,top1,79.0,\n")  # a paper column not run here is quoted
-    assert "| longer (paper only, not run) |  | 79.0 | — |  |  |" in run_ablation_table(claims=[], **kw).markdown
-    r = run_ablation_table(claims=[], figure={"kind": "line", "xlabel": "refine"}, **kw)
+    assert "| longer (paper only, not run) |  | 79.0 | — |  |  |" in run_comparison_table(claims=[], **kw).markdown
+    r = run_comparison_table(claims=[], figure={"kind": "line", "xlabel": "refine"}, **kw)
     assert r.metrics["claim/overall"] == "n/a" and (tmp_path / "out" / "fig.png").is_file()
     with pytest.raises(ValueError, match=r"claims\[0\].worse='nope' is not a row"):
-        run_ablation_table(claims=[{"better": "default", "worse": "nope"}], **kw)
+        run_comparison_table(claims=[{"better": "default", "worse": "nope"}], **kw)
     with pytest.raises(ValueError, match="unknown key"):
-        run_ablation_table(claims=[{"better": "default", "worse": "no_refine", "task": "ucf"}], **kw)
+        run_comparison_table(claims=[{"better": "default", "worse": "no_refine", "task": "ucf"}], **kw)
     with pytest.raises(FileNotFoundError, match="missing evaluation"):
-        run_ablation_table(claims=[], **{**kw, "rows": {"x": {"runs": ["absent_s0"]}}})
+        run_comparison_table(claims=[], **{**kw, "rows": {"x": {"runs": ["absent_s0"]}}})
     with pytest.raises(FileNotFoundError, match="missing reference"):
-        run_ablation_table(claims=[], **{**kw, "reference": str(tmp_path / "absent.csv")})
+        run_comparison_table(claims=[], **{**kw, "reference": str(tmp_path / "absent.csv")})
 
 
 def test_sota_table_quotes_the_paper_and_tests_only_our_rows(tmp_path):

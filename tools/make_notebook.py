@@ -2,8 +2,9 @@
 
 usage: python tools/make_notebook.py <artifact_id> "<title>" "<what it reproduces>" [module:function]
 The parameters cell is built from params/<artifact_id>.yaml so both stay in sync. The library call is
-``avlib.report.experiments:run_<artifact_id>`` unless given (e.g. ``avlib.report.ablations:run_ablation_table``
-for the analysis tables, whose differences are all in their params file)."""
+``avlib.report.comparison:run_comparison_table`` (the tables whose differences are all in their params file)
+unless given (e.g. ``avlib.report.qualitative:run_xkd_fig02_distributions``). List the artifact in its method's
+``params/index/<method>.yaml`` and run ``python -m avlib pipeline``."""
 
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import nbformat
 import yaml
 
 aid, title, what = sys.argv[1], sys.argv[2], sys.argv[3]
-module, func = sys.argv[4].split(":") if len(sys.argv) > 4 else ("avlib.report.experiments", f"run_{aid}")
+module, func = sys.argv[4].split(":") if len(sys.argv) > 4 else ("avlib.report.comparison", "run_comparison_table")
 params = yaml.safe_load(Path(f"params/{aid}.yaml").read_text())
 lines = [f"{k} = {v!r}" for k, v in params.items()]
 nb = nbformat.v4.new_notebook()

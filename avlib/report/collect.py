@@ -34,12 +34,14 @@ def stage_times(runs: list[str], evals_dir: Path, runs_dir: Path) -> dict:
 
 
 def collect_evals(runs: dict, tasks: dict, ev_dir: Path) -> pd.DataFrame:
-    """Tidy rows (one per row key x run x task) from ``evals/<run>.json``; ``runs`` maps a row to its seed runs."""
+    """Tidy rows (one per row key x run x task) from ``evals/<run>.json``. ``runs`` maps a row to its seed runs,
+    or to ``{task: seed runs}`` where a row reads other runs for some tasks; a missing result raises."""
     rows = []
-    for row_key, run_names in runs.items():
-        for run in run_names:
+    for row_key, spec in runs.items():
+        by_task = spec if isinstance(spec, dict) else {t: spec for t in tasks}
+        for run in dict.fromkeys(r for t in tasks for r in by_task[t]):
             ev = load_eval(ev_dir, run)
-            for task in tasks:
+            for task in [t for t in tasks if run in by_task[t]]:
                 res = ev["tasks"].get(task)
                 if res is None or "skipped" in res:
                     raise ValueError(f"evaluation {run} has no result for task {task!r}")

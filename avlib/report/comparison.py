@@ -1,9 +1,10 @@
-"""Analysis tables of the XKD paper and supplement (Table 3, 4, S8-S15, Figs. S1, S2, S5): one generic runner.
+"""The generic comparison table: XKD Tables 1-5, S8-S15, Figs. S1, S2, S4-scalability, S5, S6 and XDC Tables 1-3.
 
-Every such artifact has the same shape: a few pretraining configurations (*rows*, each with its seed
-runs), linear evaluation on a few tasks, the paper's numbers beside ours, and directional claims of the
-form "row A beats row B on task T". What differs between artifacts is data, so it lives in
-``params/<artifact>.yaml``; the notebooks call :func:`run_ablation_table` with it.
+Every such artifact has the same shape: *rows* (pretraining configurations, or encoders of the same runs, each
+with its seed evaluations), *columns* (downstream tasks), the paper's number beside ours in every cell, optional
+arrows giving each row's gap to a reference row, optional paper remarks, and directional claims of the form
+"row A beats row B on task T". What differs between artifacts is data, so it lives in ``params/<artifact>.yaml``
+(labels, remarks, claims and their wording included); the notebooks call :func:`run_comparison_table` with it.
 """
 
 from __future__ import annotations
@@ -23,21 +24,36 @@ from avlib.report.artifact import Result, claims_block, finish_artifact, finish_
 from avlib.report.claims import Claim
 from avlib.report.collect import collect_evals
 from avlib.report.collect import stage_times as read_stage_times
-from avlib.report.tables import diff_spread, fmt_ms, markdown_table, mean_std, paired_diff_spread
+from avlib.report.tables import (
+    diff_spread,
+    fmt_ms,
+    fmt_paper,
+    markdown_table,
+    mean_std,
+    paired_diff_spread,
+    paper_value,
+    read_reference,
+    record_stats,
+)
 
 CLAIM_KEYS = {"better", "worse", "tasks", "text", "paired"}
-ROW_KEYS = {"label", "runs", "x", "x_from", "x_key", "series"}
+ROW_KEYS = {"label", "runs", "task_runs", "encoder", "remark", "x", "x_from", "x_key", "series"}
 
 
-def _check_spec(artifact_id: str, rows: dict, tasks: dict, claims: list) -> None:
+def _check_spec(artifact_id: str, rows: dict, tasks: dict, claims: list, reference_row: str | None) -> None:
     if not rows:
         raise ValueError(f"{artifact_id}: no rows")
+    if reference_row is not None and reference_row not in rows:
+        raise ValueError(f"{artifact_id}: reference_row={reference_row!r} is not a row ({list(rows)})")
     for key, row in rows.items():
         unknown = set(row) - ROW_KEYS
         if unknown:
             raise ValueError(f"{artifact_id}: rows.{key}: unknown key(s) {sorted(unknown)}; allowed {sorted(ROW_KEYS)}")
         if not row.get("runs"):
             raise ValueError(f"{artifact_id}: rows.{key}: needs a non-empty 'runs' list")
+        bad = set(row.get("task_runs", {})) - set(tasks)
+        if bad:
+            raise ValueError(f"{artifact_id}: rows.{key}.task_runs: {sorted(bad)} are not tasks ({list(tasks)})")
     for i, c in enumerate(claims):
         unknown = set(c) - CLAIM_KEYS
         if unknown:
@@ -63,9 +79,11 @@ def _x_value(row: dict, runs_dir: Path) -> float:
     return float(row.get("x", np.nan))
 
 
-def _paper_value(ref: pd.DataFrame, row: str, task: str) -> float:
-    p = ref[(ref.row == row) & (ref.task == task)]["paper_value"]
-    return float(p.iloc[0]) if len(p) else float("nan")
+def _gap(value: float, ref: float) -> str:
+    """`` (↓2.1)``: how far ``value`` lies below (↓) or above (↑) the reference row's ``ref``."""
+    if not (math.isfinite(value) and math.isfinite(ref)):
+        return ""
+    return f" ({'↓' if ref - value >= 0 else '↑'}{abs(ref - value):.1f})"
 
 
 def line_figure(plot: pd.DataFrame, *, xlabel: str, title: str):
@@ -100,7 +118,7 @@ def line_figure(plot: pd.DataFrame, *, xlabel: str, title: str):
     return fig
 
 
-def run_ablation_table(
+def run_comparison_table(
     *,
     artifact_id: str,
     title: str,
@@ -112,60 +130,77 @@ def run_ablation_table(
     evals_dir: str = "evals/ablation",
     runs_dir: str = "runs/ablation",
     reference: str | None = None,
+    reference_row: str | None = None,
     out_dir: str | None = None,
     figure: dict | None = None,
     evaluated: str | None = None,
     root: str | None = None,
 ) -> Result:
-    """Measured vs paper for a set of pretraining configurations, with directional claims.
+    """Measured vs paper for a set of rows (configurations or encoders) x tasks, with directional claims.
 
     Args:
-        rows: ``{row_key: {label, runs: [<eval names>], x (optional, for line figures)}}``; the row keys
-            match the ``row`` column of the reference CSV (paper numbers) where the paper has the row.
+        rows: ``{row_key: {label, runs: [<eval names>], task_runs: {task: [<eval names>]} (optional: other
+            runs for some tasks, e.g. Table 1's L_recon row: video reconstruction for the video tasks, audio
+            reconstruction for the audio ones), encoder (optional: the encoder the evaluations must have
+            probed, checked), remark (optional: the paper's remark, a column), x / x_from / x_key / series
+            (line figures)}}``. The row keys are the ``row`` column of the reference CSV (paper numbers).
         tasks: our task -> the paper's dataset name (column order).
-        claims: ``[{better, worse, tasks (default: all), text, paired}]``; ``text`` may use ``{dataset}``.
-            Each claim is judged per task on the difference of seed means (spread: its standard error), or
-            with ``paired: true`` on the per-seed differences (two encoders of the same runs).
+        claims: ``[{better, worse, tasks (default: all), text, paired}]``; ``text`` may use ``{dataset}``,
+            ``{better}``, ``{worse}`` (row labels). Each claim is judged per task by :meth:`Claim.judge` on the
+            difference of seed means (spread: its standard error), or with ``paired: true`` on the per-seed
+            differences (two encoders of the same runs).
+        reference_row: every other row's cells show their gap to this row (``↓`` below it, ``↑`` above), in
+            the paper's columns and in ours.
         figure: ``None`` (bars per task and row) or ``{kind: line, xlabel: ...}`` (rows need ``x``).
         evaluated: what the *(ours)* columns evaluate, for methods without teacher/student encoders (XDC:
             ``"the frozen encoders"``); by default the table names the evaluated encoder per row.
-    Writes ``table.md``, ``table.csv``, ``metrics.json`` (with the claims), ``fig.png``, ``fig_data.csv`` and
-    ``provenance.json`` to ``out_dir`` (default ``results/<artifact_id>``).
+    Writes ``table.md``, ``table.csv``, ``metrics.json`` (``<row>/<task>/mean|std|n_seeds`` and the claims),
+    ``fig.png``, ``fig_data.csv`` and ``provenance.json`` to ``out_dir`` (default ``results/<artifact_id>``).
     """
     t0 = time.time()
-    _check_spec(artifact_id, rows, tasks, claims)
+    _check_spec(artifact_id, rows, tasks, claims, reference_row)
     ev_dir, rn_dir = resolve(evals_dir, root), resolve(runs_dir, root)
     out = resolve(out_dir or f"results/{artifact_id}", root)
-    ref_path = resolve(reference or f"params/reference/{artifact_id}.csv", root)
-    if not ref_path.is_file():
-        raise FileNotFoundError(
-            f"{artifact_id}: missing reference {ref_path} (header only when the paper gives no numbers)"
-        )
-    ref = pd.read_csv(ref_path)
+    ref = read_reference(resolve(reference or f"params/reference/{artifact_id}.csv", root), artifact_id)
     profile = active_profile_name(root)
-    tidy = collect_evals({k: r["runs"] for k, r in rows.items()}, tasks, ev_dir)
+    tidy = collect_evals(
+        {k: {t: r.get("task_runs", {}).get(t, r["runs"]) for t in tasks} for k, r in rows.items()}, tasks, ev_dir
+    )
+    for key, row in rows.items():
+        wrong = tidy[(tidy.row == key) & (tidy.encoder != row["encoder"])] if "encoder" in row else tidy[:0]
+        if len(wrong):
+            w = wrong.iloc[0]
+            raise ValueError(
+                f"{artifact_id}: rows.{key}: {w.run} evaluated the {w.encoder} encoder, not the {row['encoder']}"
+            )
 
     def vals(row, task):
-        return tidy[(tidy.row == row) & (tidy.task == task)]["value"].tolist()
+        return tidy[(tidy.row == row) & (tidy.task == task)].sort_values("seed")["value"].tolist()
 
     chance = {t: float(tidy[tidy.task == t]["chance"].mean()) for t in tasks}
     xs = {key: _x_value(row, rn_dir) for key, row in rows.items()}
     enc_col = evaluated is None
+    remarks = any("remark" in r for r in rows.values())
     header = (
         ["Setting"]
         + (["encoder"] if enc_col else [])
         + [f"{tasks[t]} (paper)" for t in tasks]
         + [f"{tasks[t]} (ours)" for t in tasks]
+        + (["Remarks (paper)"] if remarks else [])
     )
     md_rows, metrics, plot = [], {}, []
     for key, row in rows.items():
         paper_cells, our_cells = [], []
         for t in tasks:
-            pv = _paper_value(ref, key, t)
-            m, s, n = mean_std(vals(key, t))
-            paper_cells.append(f"{pv:.1f}" if math.isfinite(pv) else "—")
-            our_cells.append(fmt_ms(m, s, n))
-            metrics[f"{key}/{t}/mean"], metrics[f"{key}/{t}/std"], metrics[f"{key}/{t}/n_seeds"] = m, s, n
+            pv = paper_value(ref, key, t)
+            m, s, n = record_stats(metrics, f"{key}/{t}", vals(key, t))
+            if reference_row is not None and key != reference_row:
+                ours_ref = mean_std(vals(reference_row, t))[0]
+                paper_cells.append(fmt_paper(pv) + _gap(pv, paper_value(ref, reference_row, t)))
+                our_cells.append(fmt_ms(m, s, n) + _gap(m, ours_ref))
+            else:
+                paper_cells.append(fmt_paper(pv))
+                our_cells.append(fmt_ms(m, s, n))
             plot.append(
                 {
                     "task": tasks[t],
@@ -180,13 +215,29 @@ def run_ablation_table(
                 }
             )
         enc = sorted(tidy[tidy.row == key]["encoder"].unique())
-        md_rows.append([row.get("label", key)] + (["/".join(enc)] if enc_col else []) + paper_cells + our_cells)
-    quoted = [r for r in dict.fromkeys(ref["row"]) if r not in rows]  # paper columns not run here
+        md_rows.append(
+            [row.get("label", key)]
+            + (["/".join(enc)] if enc_col else [])
+            + paper_cells
+            + our_cells
+            + ([row.get("remark", "")] if remarks else [])
+        )
+    quoted = [r for r in dict.fromkeys(ref["row"]) if r not in rows]  # paper rows not run here
     for r in quoted:
-        cells = [f"{_paper_value(ref, r, t):.1f}" if np.isfinite(_paper_value(ref, r, t)) else "—" for t in tasks]
-        md_rows.append([f"{r} (paper only, not run)"] + ([""] if enc_col else []) + cells + ["" for _ in tasks])
+        cells = [fmt_paper(paper_value(ref, r, t)) for t in tasks]
+        md_rows.append(
+            [f"{r} (paper only, not run)"]
+            + ([""] if enc_col else [])
+            + cells
+            + ["" for _ in tasks]
+            + ([""] if remarks else [])
+        )
     md_rows.append(
-        ["chance level"] + ([""] if enc_col else []) + ["" for _ in tasks] + [f"{chance[t]:.1f}" for t in tasks]
+        ["chance level"]
+        + ([""] if enc_col else [])
+        + ["" for _ in tasks]
+        + [f"{chance[t]:.1f}" for t in tasks]
+        + ([""] if remarks else [])
     )
 
     judged = []
@@ -202,8 +253,15 @@ def run_ablation_table(
             judged.append(Claim(text, t, d, sp).to_dict())
     overall, counts = overall_verdict(judged) if judged else ("n/a", {})
     seeds = sorted(tidy.seed.unique().tolist())
-    all_runs = [r for row in rows.values() for r in row["runs"]]
+    all_runs = list(
+        dict.fromkeys(
+            r for row in rows.values() for rs in [row["runs"], *row.get("task_runs", {}).values()] for r in rs
+        )
+    )
     stage_times = read_stage_times(all_runs, ev_dir, rn_dir)
+    gaps = (
+        f"; arrows give each row's gap to *{rows[reference_row].get('label', reference_row)}*" if reference_row else ""
+    )
     md = [
         f"# {title} (profile `{profile}`)",
         "",
@@ -211,9 +269,9 @@ def run_ablation_table(
         "",
         f"*(paper)* columns quote the paper (— where it has no such row or column); *(ours)* columns are "
         f"measured here, linear evaluation of {'the encoder named in the second column' if enc_col else evaluated}, "
-        f"mean ± std over seeds "
-        f"{seeds}; the last row is the chance level. Claims use the difference of seed means (spread: its "
-        f"standard error; the paired per-seed difference where a claim compares two encoders of the same runs).",
+        f"mean ± std over seeds {seeds}{gaps}; the last row is the chance level. Claims use the difference of "
+        f"seed means (spread: its standard error; the paired per-seed difference where a claim compares two "
+        f"encoders of the same runs).",
         "",
         markdown_table(header, md_rows),
         "",
@@ -221,6 +279,12 @@ def run_ablation_table(
     if judged:
         md += claims_block(statement, overall, counts, judged)
     md += [
+        "",
+        "Protocols: "
+        + ", ".join(
+            f"{tasks[t]} → `{t}` ({tidy[tidy.task == t].protocol.iloc[0]}, {tidy[tidy.task == t].metric.iloc[0]})"
+            for t in tasks
+        ),
         "",
         "Stage wall times (s): "
         + ", ".join(f"{r}: pretrain {v['pretrain_s']}, eval {v['eval_s']}" for r, v in stage_times.items()),

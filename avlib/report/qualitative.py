@@ -3,7 +3,7 @@ distributions), Fig. 3 (attention with and without refine) and Fig. 5 / Figs. S8
 
 Each runner loads the listed runs, measures, writes the DESIGN section 6 files (``fig.png``,
 ``fig_data.csv``, ``table.md``, ``table.csv``, ``metrics.json`` with claims, ``provenance.json``) and
-returns a :class:`avlib.report.experiments.Result`."""
+returns a :class:`avlib.report.artifact.Result`."""
 
 from __future__ import annotations
 

@@ -19,6 +19,45 @@ def mean_std(values) -> tuple[float, float, int]:
     return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0, int(len(v))
 
 
+def record_stats(metrics: dict, key: str, values) -> tuple[float, float, int]:
+    """:func:`mean_std` of ``values``, also written to ``metrics`` as ``<key>/mean``, ``/std`` and ``/n_seeds``."""
+    m, s, n = mean_std(values)
+    metrics[f"{key}/mean"], metrics[f"{key}/std"], metrics[f"{key}/n_seeds"] = m, s, n
+    return m, s, n
+
+
+REFERENCE_COLUMNS = ("row", "task", "paper_value")
+
+
+def read_reference(path: str | Path, artifact_id: str = "") -> pd.DataFrame:
+    """A paper-numbers CSV (``params/reference/<artifact>.csv``). One schema for all: a ``row`` (the params'
+    row key), a ``task`` (our task name) and a ``paper_value``, plus optional columns (``paper_dataset``,
+    ``metric``, ``protocol``, ``note``, ...); header only where the paper prints no numbers."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{artifact_id}: missing reference {path} (header only when the paper gives no numbers)"
+        )
+    ref = pd.read_csv(path)
+    missing = [c for c in REFERENCE_COLUMNS if c not in ref.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; a reference CSV has {list(REFERENCE_COLUMNS)} + notes")
+    return ref
+
+
+def paper_value(ref: pd.DataFrame, row: str, task: str, **match) -> float:
+    """The paper's number for ``row`` x ``task`` (and e.g. ``protocol=...``), NaN where it prints none."""
+    sel = (ref.row == row) & (ref.task == task)
+    for col, v in match.items():
+        sel &= ref[col] == v
+    p = ref[sel]["paper_value"]
+    return float(p.iloc[0]) if len(p) else float("nan")
+
+
+def fmt_paper(value: float) -> str:
+    return f"{value:.1f}" if math.isfinite(value) else "—"
+
+
 def fmt_ms(mean: float, std: float, n: int) -> str:
     if not math.isfinite(mean):
         return "n/a"

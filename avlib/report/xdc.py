@@ -1,5 +1,5 @@
 """XDC artifacts read from trained models: the cluster tables (XDC Tables 5/6) and the first-layer filters
-(XDC Fig. 2), rendered from the measurements of :mod:`avlib.analysis.xdc`. The other XDC tables are evaluation tables (:func:`avlib.report.ablations.run_ablation_table`,
+(XDC Fig. 2), rendered from the measurements of :mod:`avlib.analysis.xdc`. The other XDC tables are evaluation tables (:func:`avlib.report.comparison.run_comparison_table`,
 :func:`avlib.report.sota.run_sota_table`) driven by their params files."""
 
 from __future__ import annotations
