@@ -157,3 +157,27 @@ def test_check_flags_an_edited_pipeline_and_regeneration_restores_it(tmp_path, c
     assert "out of date: dvc.yaml" in capsys.readouterr().out
     assert main(["--root", str(root)]) == 0
     assert (root / "dvc.yaml").read_text() == (ROOT / "dvc.yaml").read_text()
+
+
+def test_every_stage_lists_the_import_closure_of_what_it_runs():
+    """Evaluation and fine-tune stages list the closure of their entry and the method's module (loaded by name at
+    run time); artifact stages track the profile choice; data and cache stages keep the media I/O files."""
+    from avlib.codedeps import import_closure
+
+    stages = build_pipeline(ROOT)["stages"]
+    for ix in load_indexes(ROOT):
+        for g in ix.groups.values():
+            for fam, entry in [
+                *((f, "avlib.eval.protocol") for f in g.get("evals", {})),
+                *((f, "avlib.finetune") for f in g.get("finetunes", {})),
+            ]:
+                code = {d for d in stages[fam]["do"]["deps"] if d.startswith("avlib/")}
+                want = {f"avlib/{f}" for f in import_closure((entry, f"avlib.methods.{ix.method}"))}
+                assert code == want, f"{fam}: {sorted(code ^ want)}"
+                assert f"avlib/methods/{ix.method}.py" in code, fam
+        for aid in ix.artifacts:
+            assert {"params/profile.yaml": ["profile"]} in stages[aid]["params"], aid
+    for name in ("data", "cache"):
+        assert "avlib/data/media.py" in stages[name]["deps"], name  # decoding/encoding: what these stages do
+    real = generated(ROOT)["real/dvc.yaml"][1]["stages"]
+    assert "avlib/data/media.py" in real["esc50"]["deps"] and "avlib/datasets/esc50.py" in real["esc50"]["deps"]

@@ -359,3 +359,32 @@ def test_collect_evals_tidy_rows_and_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"dvc repro eval@b_s0"):
         collect_evals({"B": ["b_s0"]}, {"ucf": "UCF101"}, tmp_path)
     assert stage_times(["a_s0"], tmp_path, tmp_path / "runs") == {"a_s0": {"pretrain_s": None, "eval_s": 3.2}}
+
+
+def test_provenance_records_files_read_not_written(tmp_path, monkeypatch):
+    """The audit hook behind provenance.json ``inputs``: reads and listings under the project, not writes, not the
+    artifact's own folder; each record forgets what it reported."""
+    import os
+
+    from avlib.report import provenance
+
+    monkeypatch.setitem(provenance._WATCH, "prefix", str(tmp_path) + os.sep)
+    monkeypatch.setitem(provenance._WATCH, "skip", (str(tmp_path / "avlib") + os.sep,))
+    provenance.files_read()
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "rw.txt").write_text("x")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "avlib").mkdir()
+    (tmp_path / "sub").mkdir()
+    provenance.files_read()  # the writes above are not reads
+    (tmp_path / "a.txt").read_text()
+    open(tmp_path / "b.txt", "w").close()
+    open(tmp_path / "rw.txt", "a").close()
+    os.close(os.open(tmp_path / "d.txt", os.O_WRONLY | os.O_CREAT))
+    (tmp_path / "out" / "own.txt").write_text("o")
+    (tmp_path / "out" / "own.txt").read_text()
+    (tmp_path / "avlib" / "code.py").write_text("")
+    (tmp_path / "avlib" / "code.py").read_text()
+    os.listdir(tmp_path / "sub")
+    assert provenance.files_read(exclude=tmp_path / "out") == {"inputs": ["a.txt"], "listed": ["sub"]}
+    assert provenance.files_read() == {"inputs": [], "listed": []}

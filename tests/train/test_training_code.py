@@ -115,3 +115,11 @@ def test_every_artifact_is_a_dvc_metric_and_plot():
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
         assert f"results/{nb.stem}/metrics.json" in metrics, f"{nb.stem}: no metrics entry in dvc.yaml"
         assert f"results/{nb.stem}/fig.png" in plots, f"{nb.stem}: no plots entry in dvc.yaml"
+
+
+def test_closure_exclusions_are_the_callers_choice():
+    default = set(import_closure(("avlib.data.cache",)))
+    everything = set(import_closure(("avlib.data.cache",), exclude=set()))
+    assert "data/media.py" not in default and "data/media.py" in everything
+    runner = set(import_closure(("avlib.train.runner",)))
+    assert {"log.py", "paths.py"} <= set(import_closure(("avlib.train.runner",), exclude=set())) - runner
