@@ -34,6 +34,7 @@ COMPAT = {
         False,
         "issue 22: the released code's tied hidden LayerNorm became the default",
     ),
+    "xkd.mmd_distances": ("code", "issue 16: exact (float64) MMD distances became the default"),
 }
 SCHED = {"teacher_temp_video": 0.1, "teacher_temp_audio": 0.07}
 BATCH = 4

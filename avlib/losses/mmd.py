@@ -8,9 +8,15 @@
   ``exp(-||a - b||^2 / (2 sigma^2))`` with the same V-statistic (Eq. 7).
 * :func:`coral` -- the CORAL alternative (difference of means and covariances).
 
-All three compute in at least float32 (float64 inputs stay float64) even inside an ``autocast`` region: the 8192-d, LayerNorm-ed projector
-outputs XKD aligns have ``||a - b||^2`` in the thousands, where fp16/bf16 distances lose the
-small differences the kernel is sensitive to.
+Squared distances are exact to ~1e-12 at the projector width: :func:`pairwise_sq_dists` forms the Gram expansion
+``|a|^2 + |b|^2 - 2 a.b`` in float64 (whatever the input dtype, autocast regions included) and sets a set's
+distances to itself on the diagonal to exactly 0. In float32 the expansion is wrong where it matters: the
+8192-d, LayerNorm-ed projector outputs XKD aligns have ``|a|^2 ~ 8192``, so a sample's distance to itself came
+out up to ~3e-3 instead of 0 and the gamma = 100 / 1000 kernels, which should give 1 there, gave 0.75 / 0.05
+(the released code computes this way, and ``exact=False`` still does; ``tests/losses/test_mmd.py`` measures the
+difference). The matmuls are
+[n, d] x [d, m] with n, m the batch, so float64 costs nothing next to the encoders. The losses return the
+inputs' accumulation dtype (float32 for fp16/bf16/fp32 inputs, float64 for float64).
 """
 
 from __future__ import annotations
@@ -20,12 +26,11 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from avlib.numerics import to_accumulation
+from avlib.numerics import accumulation_dtype, to_accumulation
 
 __all__ = ["DEFAULT_GAMMAS", "mmd", "mmd_single_sigma", "coral", "pairwise_sq_dists"]
 
 DEFAULT_GAMMAS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
-_MIN_SQ_DIST = 1e-30
 
 
 def _check_pair(x: Tensor, y: Tensor, min_rows: int = 1) -> None:
@@ -50,36 +55,51 @@ def _fp32_off_autocast(x: Tensor):
         return contextlib.nullcontext()
 
 
-def pairwise_sq_dists(x: Tensor, y: Tensor) -> Tensor:
-    """Squared Euclidean distances ``||x_i - y_j||^2`` -> ``[n, m]``, clamped at 1e-30.
+def pairwise_sq_dists(x: Tensor, y: Tensor | None = None, *, exact: bool = True) -> Tensor:
+    """Squared Euclidean distances ``||x_i - y_j||^2`` -> ``[n, m]``, ``>= 0``.
 
-    ``x: [n, d]``, ``y: [m, d]``. Uses ``||x||^2 + ||y||^2 - 2 x y^T`` (one matmul), so rounding can
-    produce tiny negatives on the diagonal; the clamp removes them (as in the released code).
+    ``x: [n, d]``, ``y: [m, d]``; ``y=None`` is ``x`` against itself. ``exact``: the Gram expansion
+    ``|x|^2 + |y|^2 - 2 x y^T`` (one matmul) is formed in float64, where its cancellation error at ``|x|^2 ~ 1e4``
+    is ~1e-12, and a set's self-distances are exactly 0; gradients flow back to ``x`` and ``y`` in their dtypes.
+    ``exact=False``: the released code's expansion in the inputs' accumulation dtype (float32: errors ~1e-3 at
+    ``|x|^2 ~ 1e4``), clamped at 1e-30.
     """
-    xx = x.pow(2).sum(dim=-1, keepdim=True)  # [n, 1]
-    yy = y.pow(2).sum(dim=-1, keepdim=True)  # [m, 1]
-    d = torch.addmm(yy.transpose(0, 1), x, y.transpose(0, 1), alpha=-2.0)  # [n, m]
-    return (d + xx).clamp_min(_MIN_SQ_DIST)
+    same = y is None
+    if not exact:
+        x, y = to_accumulation(x, x if same else y)
+        xx, yy = x.pow(2).sum(dim=-1, keepdim=True), y.pow(2).sum(dim=-1, keepdim=True)
+        return (torch.addmm(yy.transpose(0, 1), x, y.transpose(0, 1), alpha=-2.0) + xx).clamp_min(1e-30)
+    x64 = x.double()
+    y64 = x64 if same else y.double()
+    xx = x64.pow(2).sum(dim=-1, keepdim=True)  # [n, 1]
+    yy = xx if same else y64.pow(2).sum(dim=-1, keepdim=True)  # [m, 1]
+    d = (torch.addmm(yy.transpose(0, 1), x64, y64.transpose(0, 1), alpha=-2.0) + xx).clamp_min(0.0)
+    if same:
+        d = d.masked_fill(torch.eye(d.shape[0], dtype=torch.bool, device=d.device), 0.0)
+    return d
 
 
-def _v_statistic(x: Tensor, y: Tensor, kernel) -> Tensor:
-    kxx = kernel(pairwise_sq_dists(x, x))
-    kyy = kernel(pairwise_sq_dists(y, y))
-    kxy = kernel(pairwise_sq_dists(x, y))
-    return kxx.mean() + kyy.mean() - 2.0 * kxy.mean()
+def _v_statistic(x: Tensor, y: Tensor, kernel, exact: bool) -> Tensor:
+    out = accumulation_dtype(x.dtype, y.dtype)
+    kxx = kernel(pairwise_sq_dists(x, exact=exact))
+    kyy = kernel(pairwise_sq_dists(y, exact=exact))
+    kxy = kernel(pairwise_sq_dists(x, y, exact=exact))
+    return (kxx.mean() + kyy.mean() - 2.0 * kxy.mean()).to(out)
 
 
-def mmd(x: Tensor, y: Tensor, gammas: Sequence[float] = DEFAULT_GAMMAS) -> Tensor:
+def mmd(x: Tensor, y: Tensor, gammas: Sequence[float] = DEFAULT_GAMMAS, *, exact: bool = True) -> Tensor:
     """Biased multi-Gaussian MMD^2 (V-statistic), XKD Eq. 7 with the released code's kernel.
 
     Args:
         x: ``[n, d]`` samples of the first distribution (e.g. video projector outputs).
         y: ``[m, d]`` samples of the second; ``n != m`` is allowed (XKD-MAS/MATS: 4B vs 2B).
         gammas: kernel precisions; ``K(a, b) = sum_g exp(-g * ||a - b||^2)``.
+        exact: exact squared distances (default); ``False``: the released code's float32 ones
+            (:func:`pairwise_sq_dists`).
 
     Returns:
-        0-d float32 tensor ``mean(Kxx) + mean(Kyy) - 2 mean(Kxy)`` (diagonals included, so it is
-        >= 0 up to rounding and exactly 0 for identical sets). Differentiable w.r.t. ``x``, ``y``.
+        0-d tensor (float32, float64 for float64 inputs) ``mean(Kxx) + mean(Kyy) - 2 mean(Kxy)`` (diagonals
+        included, so it is >= 0 up to rounding and 0 for identical sets). Differentiable w.r.t. ``x``, ``y``.
     """
     _check_pair(x, y)
     gammas = tuple(float(g) for g in gammas)
@@ -95,10 +115,10 @@ def mmd(x: Tensor, y: Tensor, gammas: Sequence[float] = DEFAULT_GAMMAS) -> Tenso
         return k
 
     with _fp32_off_autocast(x):
-        return _v_statistic(*to_accumulation(x, y), kernel)
+        return _v_statistic(x, y, kernel, exact)
 
 
-def mmd_single_sigma(x: Tensor, y: Tensor, sigma: float, *, squared: bool = True) -> Tensor:
+def mmd_single_sigma(x: Tensor, y: Tensor, sigma: float, *, squared: bool = True, exact: bool = True) -> Tensor:
     """Single-bandwidth Gaussian MMD, the paper's Eq. 7 with Eq. 8's kernel.
 
     ``k(a, b) = exp(-||a - b||^2 / (2 sigma^2))``; ``x: [n, d]``, ``y: [m, d]``.
@@ -108,6 +128,7 @@ def mmd_single_sigma(x: Tensor, y: Tensor, sigma: float, *, squared: bool = True
         squared: return the (biased) MMD^2 V-statistic (default; what is minimised in practice and
             matches :func:`mmd`). ``False`` returns its square root, i.e. the RKHS norm literally
             written in Eq. 7 (its gradient is unbounded near 0, so it is not the default).
+        exact: as in :func:`mmd`.
 
     Returns:
         0-d float32 tensor.
@@ -118,7 +139,7 @@ def mmd_single_sigma(x: Tensor, y: Tensor, sigma: float, *, squared: bool = True
         raise ValueError(f"sigma must be > 0, got {sigma}")
     inv = 1.0 / (2.0 * sigma * sigma)
     with _fp32_off_autocast(x):
-        val = _v_statistic(*to_accumulation(x, y), lambda d: torch.exp(d * (-inv)))
+        val = _v_statistic(x, y, lambda d: torch.exp(d * (-inv)), exact)
         if squared:
             return val
         return val.clamp_min(0.0).sqrt()

@@ -76,6 +76,9 @@ class XKDConfig:
     da_pairs: Literal["within", "cross", "both"] = "within"
     mmd_kernel: Literal["multi_gaussian", "single_sigma"] = "multi_gaussian"
     mmd_sigma: float = 1.0
+    # squared distances: `exact` (float64 Gram, zero self-distances) or `code` (the released code's float32 Gram
+    # expansion, off by up to ~3e-3 at D = 8192: docs/fidelity-notes.md row 4c)
+    mmd_distances: Literal["exact", "code"] = "exact"
     da_teacher_term: Literal["log", "add"] = "log"
     student_temp: float = 0.1
     teacher_temp_video: dict = field(default_factory=lambda: {"kind": "constant", "value": 0.1})
@@ -324,9 +327,10 @@ class XKD(Method):
         return torch.cat(outs, 0)
 
     def _mmd(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        exact = self.cfg.xkd.mmd_distances == "exact"
         if self.cfg.xkd.mmd_kernel == "single_sigma":
-            return mmd_single_sigma(a, b, self.cfg.xkd.mmd_sigma)
-        return mmd(a, b)
+            return mmd_single_sigma(a, b, self.cfg.xkd.mmd_sigma, exact=exact)
+        return mmd(a, b, exact=exact)
 
     def forward(
         self, views: dict, sched: dict, generator: torch.Generator | None = None, mask_noise: dict | None = None

@@ -91,3 +91,54 @@ def test_bad_arguments():
         mmd_single_sigma(a, a, 0.0)
     with pytest.raises(ValueError, match="y needs at least 2"):
         coral(a, torch.zeros(1, 4))
+
+
+def _layernormed_rows(n, d, similarity, seed):
+    """``n`` LayerNorm-ed rows of width ``d`` (XKD's projector outputs): a shared direction plus noise."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(1, d))
+    x = similarity * base + (1 - similarity) * rng.normal(size=(n, d))
+    x = (x - x.mean(1, keepdims=True)) / x.std(1, keepdims=True)
+    return x.astype(np.float32).astype(np.float64)  # exactly representable in float32
+
+
+def _np_mmd_grad(x, y, gammas=DEFAULT_GAMMAS):
+    """d MMD / d x of the V-statistic with the multi-Gaussian kernel, in float64 from direct differences:
+    d/dx_i [mean K(x,x)] = (2/n^2) sum_j -g e^{-g d_ij} 2 (x_i - x_j); d/dx_i [-2 mean K(x,y)] similarly."""
+    n, m = len(x), len(y)
+    dxx, dxy = x[:, None, :] - x[None], x[:, None, :] - y[None]
+    sxx, sxy = (dxx**2).sum(-1), (dxy**2).sum(-1)
+    wxx = sum(-g * np.exp(-g * sxx) for g in gammas)  # dK/dd
+    wxy = sum(-g * np.exp(-g * sxy) for g in gammas)
+    return (2 / n**2) * (wxx[..., None] * 2 * dxx).sum(1) - (2 / (n * m)) * (wxy[..., None] * 2 * dxy).sum(1)
+
+
+@pytest.mark.parametrize("similarity", [0.9, 0.5])
+def test_mmd_is_exact_at_the_projector_width(similarity):
+    """16 x 8192 LayerNorm-ed rows (XKD's projector outputs): value and gradient against a float64 reference
+    from direct differences. The float32 Gram expansion got the self-distances wrong by up to ~3e-3, which the
+    gamma = 100 / 1000 kernels turned into 0.75 / 0.05 instead of 1 (MMD off by ~4 %, gradient by 6-400 %)."""
+    x = _layernormed_rows(16, 8192, similarity, 0)
+    y = _layernormed_rows(16, 8192, similarity, 1) * 0.999 + x * 0.001
+    xt = torch.tensor(x, dtype=torch.float32, requires_grad=True)
+    got = mmd(xt, torch.tensor(y, dtype=torch.float32))
+    want = _np_mmd(x, y, _np_multi)
+    assert got.dtype == torch.float32
+    np.testing.assert_allclose(got.item(), want, rtol=1e-6)
+    got.backward()
+    g = _np_mmd_grad(x, y)
+    np.testing.assert_allclose(xt.grad.double().numpy(), g, rtol=1e-4, atol=1e-6 * np.abs(g).max())
+
+
+def test_self_distances_are_exactly_zero_and_cross_distances_exact():
+    from avlib.losses.mmd import pairwise_sq_dists
+
+    x = torch.tensor(_layernormed_rows(8, 8192, 0.95, 2), dtype=torch.float32)
+    y = torch.tensor(_layernormed_rows(5, 8192, 0.95, 3), dtype=torch.float32)
+    dxx = pairwise_sq_dists(x)
+    assert dxx.dtype == torch.float64 and (dxx.diagonal() == 0).all()
+    np.testing.assert_allclose(dxx.numpy(), _np_sqd(x.double().numpy(), x.double().numpy()), rtol=1e-12, atol=1e-9)
+    dxy = pairwise_sq_dists(x, y)
+    np.testing.assert_allclose(dxy.numpy(), _np_sqd(x.double().numpy(), y.double().numpy()), rtol=1e-12, atol=1e-9)
+    # and so the narrowest kernels are exactly 1 on a set's own samples
+    assert (torch.exp(-1000.0 * dxx).diagonal() == 1).all()
