@@ -189,16 +189,17 @@ def test_smoke_dag_end_to_end(tmp_path):
     for f in ("table.md", "table.csv", "metrics.json", "fig.png", "provenance.json", "executed.ipynb"):
         assert (res / f).is_file(), f
     md = (res / "table.md").read_text()
-    assert "profile `smoke`" in md and "(paper)" in md and "Directional claim" in md
+    assert "profile `smoke`" in md and "(paper)" in md and "**Claim**" in md
     again = _dvc(["repro"], repo, env)
     assert "Running stage" not in again, again
     assert "Data and pipelines are up to date" in _dvc(["status"], repo, env)
     p = repo / "params/xkd_tab01_kd_effect.yaml"
     text = p.read_text()
-    assert "video_tasks:\n- ucf\n- hmdb\n- ks\n- k400\n" in text
-    p.write_text(text.replace("video_tasks:\n- ucf\n- hmdb\n- ks\n- k400\n", "video_tasks:\n- ucf\n- hmdb\n"))
+    assert "reference_row: xkd\n" in text
+    p.write_text(text.replace("reference_row: xkd\n", "reference_row: ae\n"))
     third = _dvc(["repro"], repo, env)
     assert "Running stage 'xkd_tab01_kd_effect'" in third
+    assert "gap to *L_ae*" in (repo / "results/xkd_tab01_kd_effect/table.md").read_text()
     assert "Running stage 'xkd_tab02_domain_alignment'" not in third and "Running stage 'xdc_" not in third
     assert "Running stage 'pretrain@" not in third and "Running stage 'eval@" not in third
     assert "Running stage 'pretrain_ablation@" not in third and "Running stage 'finetune@" not in third

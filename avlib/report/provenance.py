@@ -95,21 +95,34 @@ def git_sha(root: str | Path | None = None) -> str:
 
 
 def versions() -> dict:
+    """Installed versions of Python, avlib and the packages results depend on, read from the package metadata
+    (importing torch, timm and torchaudio only to ask would cost a table notebook seconds)."""
+    from importlib import metadata
+
     out = {"python": platform.python_version(), "avlib": avlib.__version__}
-    for mod in ("torch", "timm", "torchaudio", "numpy", "sklearn", "av"):
+    for mod, dist_name in (
+        ("torch", "torch"),
+        ("timm", "timm"),
+        ("torchaudio", "torchaudio"),
+        ("numpy", "numpy"),
+        ("sklearn", "scikit-learn"),
+        ("av", "av"),
+    ):
         try:
-            out[mod] = __import__(mod).__version__
-        except Exception:
+            out[mod] = metadata.version(dist_name)
+        except metadata.PackageNotFoundError:
             out[mod] = None
     return out
 
 
 def device_info() -> dict:
-    import torch
-
-    info = {"platform": platform.platform(), "cpu_count": os.cpu_count(), "cuda": torch.cuda.is_available()}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
+    """The machine; CUDA details where this process already uses torch (a table notebook does not)."""
+    info = {"platform": platform.platform(), "cpu_count": os.cpu_count()}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        info["cuda"] = torch.cuda.is_available()
+        if info["cuda"]:
+            info["gpu"] = torch.cuda.get_device_name(0)
     return info
 
 
