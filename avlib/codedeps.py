@@ -98,6 +98,8 @@ def _imports(pkg: Path, f: Path) -> tuple[Path, ...]:
                 if src is not None and _is_reexport_only(_parse(path)):
                     out.append(_file(pkg, src))
                     continue
+            if not path.is_file():
+                raise ImportError(f"{f}: imports {base}, which has no module file in {pkg}")
             out.append(path)
     return tuple(out)
 

@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 
 from avlib.paths import resolve  # noqa: E402
 
-from .experiments import Result  # noqa: E402
+from .artifact import Result  # noqa: E402
 from .figures import save_figure  # noqa: E402
 from .provenance import write_provenance  # noqa: E402
 from .tables import fmt_ms, mean_std, write_outputs  # noqa: E402

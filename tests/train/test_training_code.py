@@ -123,3 +123,19 @@ def test_closure_exclusions_are_the_callers_choice():
     assert "data/media.py" not in default and "data/media.py" in everything
     runner = set(import_closure(("avlib.train.runner",)))
     assert {"log.py", "paths.py"} <= set(import_closure(("avlib.train.runner",), exclude=set())) - runner
+
+
+def test_an_import_of_a_module_that_does_not_exist_is_an_error(tmp_path):
+    """A dangling import must not shrink a closure silently (it would drop the stage's dependency)."""
+    pkg = tmp_path / "avlib"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from .gone import x\n")
+    with pytest.raises(ImportError, match=r"a\.py: imports avlib\.gone, which has no module file"):
+        import_closure(("avlib.a",), pkg)
+
+
+def test_every_module_of_the_package_has_a_closure():
+    for f in sorted(PKG.rglob("*.py")):
+        mod = ".".join(["avlib", *f.relative_to(PKG).with_suffix("").parts]).removesuffix(".__init__")
+        import_closure((mod,))  # raises on a dangling import
