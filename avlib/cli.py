@@ -268,7 +268,8 @@ def _read_settings(path: str) -> dict:
 def cmd_pipeline(a) -> int:
     from avlib.pipeline import main as pipeline_main
 
-    return pipeline_main(a.pipeline_args)
+    argv = (["--check"] if a.check else []) + (["--root", a.root] if a.root else [])
+    return pipeline_main(argv + (["--seeds", *map(str, a.seeds)] if a.seeds else []))
 
 
 def cmd_import_official(a) -> int:
@@ -481,8 +482,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out")
     b.set_defaults(func=cmd_benchmark)
 
-    pl = sub.add_parser("pipeline", help="generate dvc.yaml and real/dvc.yaml from the method indexes", add_help=False)
-    pl.add_argument("pipeline_args", nargs=argparse.REMAINDER)
+    pl = sub.add_parser("pipeline", help="generate dvc.yaml and real/dvc.yaml from the method indexes")
+    pl.add_argument("--check", action="store_true", help="exit 1 when a committed pipeline file is out of date")
+    pl.add_argument("--seeds", type=int, nargs="+", help="override every index's seeds (e.g. 0 for a quick run)")
+    pl.add_argument("--root", help="project root (default: found from the working directory)")
     pl.set_defaults(func=cmd_pipeline)
     return p
 

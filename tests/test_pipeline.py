@@ -148,12 +148,16 @@ def test_bad_index_is_refused_naming_file_and_key(tmp_path, edit, message):
 
 
 def test_check_flags_an_edited_pipeline_and_regeneration_restores_it(tmp_path, capsys):
+    from avlib.cli import main as cli
+
     root = _copy_project(tmp_path)
     for f in ("dvc.yaml", "dvc.lock"):
         shutil.copy(ROOT / f, root / f)
     assert main(["--check", "--root", str(root)]) == 0
+    assert cli(["pipeline", "--check", "--root", str(root)]) == 0  # the command line the README gives
     (root / "dvc.yaml").write_text((root / "dvc.yaml").read_text().replace("--seed ${item.seed}", "--seed 0", 1))
     assert main(["--check", "--root", str(root)]) == 1
+    assert cli(["pipeline", "--check", "--root", str(root)]) == 1
     assert "out of date: dvc.yaml" in capsys.readouterr().out
     assert main(["--root", str(root)]) == 0
     assert (root / "dvc.yaml").read_text() == (ROOT / "dvc.yaml").read_text()
