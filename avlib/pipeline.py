@@ -32,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from avlib.codedeps import import_closure
+from avlib.codedeps import NOT_RESULT_CODE, import_closure
 from avlib.config import ConfigError
 from avlib.paths import atomic_write_text, repo_root
 from avlib.train.resume import run_code
@@ -132,8 +132,8 @@ def load_indexes(root: Path, seeds: list[int] | None = None) -> list[Index]:
 
 
 # ------------------------------------------------------------------------------------------------ stages
-def _code(entries, exclude=None) -> list[str]:
-    return [f"avlib/{f}" for f in import_closure(entries, **({} if exclude is None else {"exclude": exclude}))]
+def _code(entries, exclude=NOT_RESULT_CODE) -> list[str]:
+    return [f"avlib/{f}" for f in import_closure(entries, exclude=exclude)]
 
 
 def _profile_params(*keys: str) -> list:

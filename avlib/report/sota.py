@@ -15,7 +15,15 @@ from avlib.paths import resolve
 from avlib.profiles import active_profile_name
 from avlib.report.artifact import Result, claims_block, finish_bar_table, overall_verdict
 from avlib.report.claims import Claim
-from avlib.report.tables import diff_spread, fmt_ms, markdown_table, mean_std
+from avlib.report.tables import (
+    diff_spread,
+    fmt_ms,
+    fmt_paper,
+    markdown_table,
+    mean_std,
+    paper_value,
+    read_reference,
+)
 
 PROTOCOL_COLUMN = {"linear": "Lin.", "fc": "Lin.", "finetune": "FT."}
 
@@ -105,7 +113,7 @@ def run_sota_table(
     t0 = time.time()
     ev_dir, ft_dir = resolve(evals_dir, root), resolve(finetunes_dir, root)
     out = resolve(out_dir or f"results/{artifact_id}", root)
-    ref = pd.read_csv(resolve(reference or f"params/reference/{artifact_id}.csv", root))
+    ref = read_reference(resolve(reference or f"params/reference/{artifact_id}.csv", root), artifact_id)
     ref["column"] = ref.protocol.map(PROTOCOL_COLUMN)
     profile = active_profile_name(root)
     tidy = _measure(ours, tasks, linear_tasks or {}, ev_dir, ft_dir)
@@ -115,10 +123,7 @@ def run_sota_table(
     header = ["Method", "Pretraining data", "source"] + [f"{tasks[t]} {names[p]}" for t, p in cols]
     md_rows = []
     for _row, d in ref[ref.task.isin(list(tasks))].groupby("row", sort=False):
-        cells = []
-        for t, p in cols:
-            v = d[(d.task == t) & (d.column == p)]["paper_value"]
-            cells.append(f"{float(v.iloc[0]):.1f}" if len(v) else "—")
+        cells = [fmt_paper(paper_value(d, _row, t, column=p)) for t, p in cols]
         md_rows.append(
             [d.method.iloc[0], "" if pd.isna(d.pretrain_data.iloc[0]) else d.pretrain_data.iloc[0], "quoted (paper)"]
             + cells
@@ -137,7 +142,6 @@ def run_sota_table(
             if n:
                 metrics[f"{key}/{proto}/{t}/mean"], metrics[f"{key}/{proto}/{t}/std"] = m, s
                 prow = spec.get("paper_row", paper_xkd_row)
-                pv = ref[(ref.row == prow) & (ref.task == t) & (ref.column == p)]["paper_value"]
                 ch = tidy[(tidy.task == t) & tidy.chance.notna()]["chance"]
                 plot.append(
                     {
@@ -145,7 +149,7 @@ def run_sota_table(
                         "method": f"{spec.get('label', key).replace(' (ours)', '')} {names[p]}",
                         "mean": m,
                         "std": s,
-                        "paper": float(pv.iloc[0]) if len(pv) else float("nan"),
+                        "paper": paper_value(ref, prow, t, column=p),
                         "chance": float(ch.mean()) if len(ch) else float("nan"),
                     }
                 )
