@@ -3,7 +3,8 @@
 Each task names a cached dataset, the modality whose frozen encoder is probed, and the protocol
 (``svm``: linear SVM with a C sweep; ``fc``: FC probe, top-1 or mAP; a task's ``probe`` dict overrides the
 profile's FC recipe). Modality ``av`` is multimodal fusion (XKD Table 8): the video and audio features of
-each clip concatenated. Returns a JSON-able dict."""
+each clip (same sample, same time window) concatenated; the task's ``fusion`` is ``l2_per_modality`` (default,
+the released code: each modality's feature L2-normalised first) or ``raw``. Returns a JSON-able dict."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import numpy as np
 from avlib import checkpoint
 from avlib.data.cache import load_cache
 from avlib.data.views import EvalViews
-from avlib.eval.features import extract_features
+from avlib.eval.features import FUSIONS, extract_av_features, extract_features, fuse_av
 from avlib.eval.probe import fc_probe
 from avlib.eval.svm import linear_svm
 from avlib.methods import build_config, build_method, logmel_from_config, views_config
@@ -25,7 +26,7 @@ from avlib.seed import make_generator, seed_everything
 
 log = logging.getLogger(__name__)
 
-TASK_KEYS = {"dataset", "modality", "protocol", "train_clips", "test_clips", "multilabel", "probe"}
+TASK_KEYS = {"dataset", "modality", "protocol", "train_clips", "test_clips", "multilabel", "probe", "fusion"}
 
 
 def load_pretrained(run_dir: str | Path, device: str = "cpu"):
@@ -66,6 +67,11 @@ def evaluate_run(
         mod = task["modality"]
         if mod not in ("video", "audio", "av"):
             raise ValueError(f"eval.tasks.{name}.modality must be 'video', 'audio' or 'av', got {mod!r}")
+        fusion = task.get("fusion", FUSIONS[0])  # default: the released code's L2 per modality
+        if "fusion" in task and mod != "av":
+            raise ValueError(f"eval.tasks.{name}.fusion: only an 'av' task fuses modalities, this one is {mod!r}")
+        if fusion not in FUSIONS:
+            raise ValueError(f"eval.tasks.{name}.fusion must be one of {list(FUSIONS)}, got {fusion!r}")
         try:  # 'av': multimodal fusion (XKD Table 8), video and audio features of the same clips concatenated
             encs = {m: model.encoder_for_eval(m, encoder) for m in (("video", "audio") if mod == "av" else (mod,))}
         except KeyError as e:
@@ -80,26 +86,16 @@ def evaluate_run(
             if len(ids) == 0:
                 raise ValueError(f"eval.tasks.{name}: dataset {task['dataset']} has no {split!r} clips")
             n = task["train_clips"] if split == "train" else task["test_clips"]
-            parts = []
-            offset = {"train": 0, "val": 1, "test": 2}[split]
-            for m, enc in encs.items():  # 'av': both modalities start from the same generator state
-                g = make_generator(seed * 1009 + offset, device) if mod == "av" else gen
-                parts.append(
-                    extract_features(
-                        enc,
-                        data,
-                        ids,
-                        ev,
-                        modality=m,
-                        n_clips=n,
-                        train_aug=(split == "train"),
-                        generator=g,
-                        batch_size=batch_size,
-                        device=device,
-                        desc=f"{name}/{split}/{m}",
-                    )
+            kw = dict(n_clips=n, train_aug=(split == "train"), batch_size=batch_size, device=device)
+            if mod == "av":  # one window per clip for both modalities (extract_av_features)
+                g = make_generator(seed * 1009 + {"train": 0, "val": 1, "test": 2}[split], device)
+                f = extract_av_features(encs, data, ids, ev, generator=g, desc=f"{name}/{split}/av", **kw)
+                x = fuse_av(f["video"], f["audio"], fusion)
+            else:
+                x = extract_features(
+                    encs[mod], data, ids, ev, modality=mod, generator=gen, desc=f"{name}/{split}/{mod}", **kw
                 )
-            feats[split] = (np.concatenate(parts, -1), data.labels[ids])
+            feats[split] = (x, data.labels[ids])
         multilabel = bool(task.get("multilabel", False))
         if task["protocol"] == "svm":
             if multilabel:
@@ -122,7 +118,13 @@ def evaluate_run(
         elif task["protocol"] == "fc":
             recipe = {**(probe or {}), **(task.get("probe") or {})}  # the task's own recipe wins
             r = fc_probe(feats["train"], feats["val"], feats["test"], multilabel=multilabel, seed=seed, **recipe)
-            res = {"metric": r["metric"], "val": r["val"], "test": r["test"], "best_epoch": r["best_epoch"]}
+            res = {
+                "metric": r["metric"],
+                "val": r["val"],
+                "test": r["test"],
+                "best_epoch": r["best_epoch"],
+                "selection": r["selection"],
+            }
         else:
             raise ValueError(f"eval.tasks.{name}.protocol must be 'svm' or 'fc', got {task['protocol']!r}")
         ytest = np.asarray(feats["test"][1])
@@ -137,6 +139,7 @@ def evaluate_run(
                 "n_train": int(len(feats["train"][0])),
                 "n_test": int(len(feats["test"][0])),
                 "feature_dim": int(feats["train"][0].shape[-1]),
+                **({"fusion": fusion} if mod == "av" else {}),
             }
         )
         results[name] = res

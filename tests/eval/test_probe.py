@@ -40,3 +40,27 @@ def test_fc_probe_cosine_schedule_decays_to_zero_and_rejects_unknown():
 
     with pytest.raises(ValueError, match="schedule"):
         fc_probe(split(0, 200), split(200, 250), split(250, 300), schedule="step")
+
+
+def test_fc_probe_selection_best_val_vs_last_epoch():
+    """Multi-label (the FSD50K probe): validation labels are the complement of the true ones, so the
+    validation mAP is best early and the two selections report different epochs and test scores."""
+    import pytest
+
+    rng = np.random.default_rng(2)
+    w = rng.normal(size=(8, 3))
+
+    def make(n):
+        x = rng.normal(size=(n, 8)).astype(np.float32)
+        return x, (x @ w > 0).astype(np.float32)
+
+    train, (xva, yva), test = make(300), make(100), make(100)
+    val = (xva, 1.0 - yva)
+    kw = dict(multilabel=True, epochs=12, lr=3e-2, dropout=0.0, batch_size=64)
+    best = fc_probe(train, val, test, **kw)  # default: best_val
+    last = fc_probe(train, val, test, selection="last", **kw)
+    assert best["selection"] == "best_val" and last["selection"] == "last"
+    assert best["best_epoch"] < 12 and last["best_epoch"] == 12
+    assert best["val"] > last["val"] and last["test"] > best["test"] + 5
+    with pytest.raises(ValueError, match="selection"):
+        fc_probe(train, val, test, selection="best_test", **kw)
