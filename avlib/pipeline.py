@@ -62,16 +62,22 @@ class Index:
     seeds: list[int]
     groups: dict
     artifacts: dict[str, str] = field(default_factory=dict)  # artifact id -> kind
+    aa: bool = True  # train the A/A control's extra seeds (``aa_seeds``); off when the seeds are overridden
 
-    def runs(self, group: str, configs: list[str] | None = None) -> dict[str, dict]:
-        """``<config>_s<seed> -> {config, seed}`` of ``group`` (only ``configs`` when given), in index order."""
+    def runs(self, group: str, configs: list[str] | None = None, aa: bool = True) -> dict[str, dict]:
+        """``<config>_s<seed> -> {config, seed}`` of ``group`` (only ``configs`` when given), in index order,
+        then the A/A control's runs (``aa_seeds``: more seeds of one configuration) unless ``aa`` is off."""
         g = self.groups[group]
         out = {}
+        extra = g.get("aa_seeds", {}) if aa and self.aa else {}
         for cfg in [*g.get("configs", []), *g.get("one_seed", [])]:
             if configs is not None and cfg not in configs:
                 continue
             for seed in self.seeds if cfg not in g.get("one_seed", []) else self.seeds[:1]:
                 out[f"{cfg}_s{seed}"] = {"config": cfg, "seed": seed}
+        for cfg, seeds in extra.items():
+            if configs is None or cfg in configs:
+                out.update({f"{cfg}_s{seed}": {"config": cfg, "seed": seed} for seed in seeds})
         return out
 
 
@@ -82,7 +88,8 @@ def _need(d: dict, key: str, where: str):
 
 
 def load_index(path: Path, root: Path, seeds: list[int] | None = None) -> Index:
-    """Read and check one index; ``seeds`` overrides its seeds (the smoke DAG test trains seed 0 only)."""
+    """Read and check one index; ``seeds`` overrides its seeds and drops the A/A control's extra seeds (the
+    smoke DAG test trains seed 0 only)."""
     where = path.relative_to(root).as_posix()
     data = yaml.safe_load(path.read_text()) or {}
     unknown = set(data) - {"method", "seeds", "groups", *ARTIFACT_KINDS}
@@ -105,6 +112,11 @@ def load_index(path: Path, root: Path, seeds: list[int] | None = None) -> Index:
                 raise ConfigError(f"{where}: {fam}: configs {sorted(bad)} are not in group {name}")
         for fam, spec in g.get("finetunes", {}).items():
             _need(spec, "tasks", f"{where}: {fam}")
+        for cfg, extra in g.get("aa_seeds", {}).items():
+            if cfg not in g["configs"]:
+                raise ConfigError(f"{where}: group {name}: aa_seeds config {cfg!r} is not one of its configs")
+            if set(extra) & set(data.get("seeds", [0])):
+                raise ConfigError(f"{where}: group {name}: aa_seeds {extra} repeat the index's seeds")
     artifacts = {}
     for kind in ARTIFACT_KINDS:
         for aid in data.get(kind, []):
@@ -112,7 +124,8 @@ def load_index(path: Path, root: Path, seeds: list[int] | None = None) -> Index:
                 if not (root / f).is_file():
                     raise ConfigError(f"{where}: artifact {aid}: missing {f}")
             artifacts[aid] = kind
-    return Index(method, where, list(seeds if seeds is not None else data.get("seeds", [0])), groups, artifacts)
+    own = list(seeds if seeds is not None else data.get("seeds", [0]))
+    return Index(method, where, own, groups, artifacts, aa=seeds is None)
 
 
 def load_indexes(root: Path, seeds: list[int] | None = None) -> list[Index]:
@@ -201,7 +214,7 @@ def _method_stages(ix: Index, out: Outputs) -> dict:
                     "run": r,
                     **({"tasks": "all" if v["config"] in every else spec["task_set"]} if every else {}),
                 }
-                for r, v in ix.runs(gname, spec.get("configs")).items()
+                for r, v in ix.runs(gname, spec.get("configs"), aa="configs" not in spec).items()
             }
             task_set = "${item.tasks}" if every else spec.get("task_set")
             args = "".join(
@@ -227,7 +240,9 @@ def _method_stages(ix: Index, out: Outputs) -> dict:
         ft_code = _code(("avlib.finetune", f"avlib.methods.{ix.method}"))
         for fam, spec in g.get("finetunes", {}).items():
             items = {
-                f"{r}_{t}": {"run": r, "task": t} for r in ix.runs(gname, spec.get("configs")) for t in spec["tasks"]
+                f"{r}_{t}": {"run": r, "task": t}
+                for r in ix.runs(gname, spec.get("configs"), aa=False)
+                for t in spec["tasks"]
             }
             stages[fam] = {
                 "foreach": items,

@@ -43,12 +43,24 @@ def test_prune_lock_drops_exactly_the_gone_entries(tmp_path):
 def test_index_expands_configs_times_seeds():
     xkd = next(ix for ix in load_indexes(ROOT) if ix.method == "xkd")
     runs = xkd.runs("ablation")
-    assert len(runs) == 2 * len(xkd.groups["ablation"]["configs"])
-    assert runs["recon_v_s1"] == {"config": "recon_v", "seed": 1}
+    assert xkd.seeds == [0, 1, 2]
+    # every configuration x 3 seeds, then the A/A control: the default configuration under seeds 100-102
+    assert len(runs) == 3 * len(xkd.groups["ablation"]["configs"]) + 3
+    assert runs["recon_v_s2"] == {"config": "recon_v", "seed": 2}
+    assert list(runs)[-3:] == ["xkd_s100", "xkd_s101", "xkd_s102"]
+    stages = build_pipeline(ROOT)["stages"]
+    assert "xkd_s101" in stages["eval_ablation"]["foreach"] and stages["eval_ablation"]["foreach"]["xkd_s101"] == {
+        "run": "xkd_s101",
+        "tasks": "all",
+    }
+    # families restricted to some configurations (students, fc, fine-tunes) leave the A/A runs out
+    assert "xkd_s100_student" not in stages["eval_ablation_student"]["foreach"]
+    assert "xdc_s100" in stages["xdc_eval"]["foreach"] and "xdc_s100_fc" not in stages["xdc_eval_fc"]["foreach"]
+    assert not [k for k in stages["xdc_finetune"]["foreach"] if "_s100" in k]
     xdc = next(ix for ix in load_indexes(ROOT) if ix.method == "xdc")
     one = xdc.runs("xdc")
     assert "xdc_k05_s0" in one and "xdc_k05_s1" not in one and "xdc_s1" in one
-    stages = build_pipeline(ROOT, seeds=[0])["stages"]
+    stages = build_pipeline(ROOT, seeds=[0])["stages"]  # overridden seeds: no A/A runs either
     assert not [k for k in stages["pretrain_ablation"]["foreach"] if not k.endswith("_s0")]
     assert set(stages["finetune"]["foreach"]) == {f"xkd_s0_{t}" for t in ("ucf", "hmdb", "k400", "esc", "fsd")}
     ev = stages["eval_ablation"]["foreach"]
@@ -136,6 +148,11 @@ def test_a_new_methods_index_adds_stages_and_changes_none(tmp_path):
         ({"groups": {"g": {"stage": "pretrain", "dir": "d", "configs": ["xkd"]}}}, "also used by"),
         ({"tables": ["no_such_table"]}, "missing params/no_such_table.yaml"),
         ({"method": "nomethod"}, "no module avlib/methods/nomethod.py"),
+        ({"groups": {"g": {"stage": "s", "dir": "d", "configs": ["xkd"], "aa_seeds": {"ae": [9]}}}}, "aa_seeds config"),
+        (
+            {"groups": {"g": {"stage": "s", "dir": "d", "configs": ["xkd"], "aa_seeds": {"xkd": [0]}}}},
+            "repeat the index",
+        ),
     ],
 )
 def test_bad_index_is_refused_naming_file_and_key(tmp_path, edit, message):

@@ -1,51 +1,12 @@
 import math
 
-from avlib.report.claims import Claim
-from avlib.report.tables import diff_spread, mean_std
+from avlib.report.tables import mean_std
 
 
-def test_mean_std_and_diff_spread_closed_form():
+def test_mean_std_closed_form():
     m, s, n = mean_std([1.0, 3.0])
     assert (m, n) == (2.0, 2) and math.isclose(s, math.sqrt(2))
-    d, sp = diff_spread([10.0, 12.0], [5.0, 7.0])
-    assert d == 5.0 and math.isclose(sp, math.sqrt(2 / 2 + 2 / 2))
-    d, sp = diff_spread([10.0], [5.0, 7.0])  # one seed has no spread: never a verdict either way
-    assert d == 4.0 and math.isnan(sp) and Claim("c", None, d, sp).judge() == "cannot resolve"
-
-
-def test_claim_judge_is_the_one_verdict_rule_checked_against_numpy():
-    """Claim.judge on a grid of (diff, spread), edge values and non-finite ones included, against a NumPy
-    re-derivation of the rule: sign(diff) when |diff| > spread, else no verdict."""
-    import numpy as np
-
-    diffs = np.array([-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0, np.nan, np.inf])
-    spreads = np.array([0.0, 0.5, 1.0, 2.0, np.nan])
-    D, S = np.meshgrid(diffs, spreads)
-    finite = np.isfinite(D) & np.isfinite(S)
-    want = np.where(
-        finite & (D > S) & (D > 0), "supports", np.where(finite & (D < -S) & (D < 0), "contradicts", "cannot resolve")
-    )
-    got = np.vectorize(lambda d, s: Claim("claim", "t", float(d), float(s)).judge())(D, S)
-    assert (got == want).all(), np.argwhere(got != want)
-    row = Claim("A beats B", "ucf", 3.0, 1.0).to_dict()
-    assert row == {"claim": "A beats B", "task": "ucf", "diff": 3.0, "spread": 1.0, "verdict": "supports"}
-
-
-def test_paired_diff_spread_is_the_standard_error_of_per_seed_differences():
-    import numpy as np
-    import pytest
-
-    from avlib.report.tables import paired_diff_spread
-
-    a, b = [60.0, 52.0, 57.0], [58.0, 51.0, 53.0]
-    d = np.array(a) - np.array(b)
-    m, se = paired_diff_spread(a, b)
-    assert math.isclose(m, d.mean()) and math.isclose(se, d.std(ddof=1) / math.sqrt(3))
-    # the seed noise shared by both encoders cancels: the unpaired spread is much larger here
-    assert se < diff_spread(a, b)[1]
-    assert math.isnan(paired_diff_spread([1.0], [0.0])[1])
-    with pytest.raises(ValueError, match="one value per seed"):
-        paired_diff_spread([1.0, 2.0], [1.0])
+    assert mean_std([2.0, float("nan"), None]) == (2.0, 0.0, 1)
 
 
 def _write_eval(path, run, seed, encoder, values):
@@ -124,7 +85,7 @@ def test_comparison_rows_of_encoders_paired_claims_and_arrows_to_the_reference_r
     assert (
         by_task["ucf"]["verdict"] == "supports" and by_task["ucf"]["claim"] == "the teacher beats the student on UCF101"
     )
-    assert by_task["esc"]["verdict"] == "cannot resolve"  # diffs -1, +0.5
+    assert by_task["esc"]["verdict"] == "not resolved"  # diffs -1, +0.5
     assert "| Student | student | 84.4 (↓0.3) | 90.3 (↓0.7) | 29.5 ± 6.4 (↓5.5) |" in r.markdown
     assert "| Teacher | teacher | 84.7 | 91.0 | 35.0 ± 7.1 | 91.0 ± 1.4 |" in r.markdown
     for f in ("table.csv", "table.md", "metrics.json", "fig.png", "fig_data.csv", "provenance.json"):
@@ -197,11 +158,23 @@ def test_claims_page_collects_every_artifacts_claims(tmp_path):
 
     (tmp_path / "params").mkdir()
     (tmp_path / "params" / "profile.yaml").write_text("profile: tiny\n")
-    for aid, verdicts in (("xkd_tab01_a", ["supports", "contradicts"]), ("xkd_tab05_b", ["cannot resolve"])):
+    for aid, verdicts in (("xkd_tab01_a", ["supports", "contradicts"]), ("xkd_tab05_b", ["not resolved"])):
         d = tmp_path / "results" / aid
         d.mkdir(parents=True)
         claims = [
-            {"claim": f"{aid} c{i}", "diff": 1.0 + i, "spread": 0.5, "verdict": v} for i, v in enumerate(verdicts)
+            {
+                "claim": f"{aid} c{i}",
+                "diff": 1.0 + i,
+                "spread": 0.5,
+                "ci": [0.2 + i, 1.8 + i],
+                "p": 0.01,
+                "mdd": 1.5,
+                "test": "paired t",
+                "n": [3, 3],
+                "alpha": 0.05,
+                "verdict": v,
+            }
+            for i, v in enumerate(verdicts)
         ]
         (d / "metrics.json").write_text(json.dumps({"claims": claims, "claim/overall": "mixed"}))
     r = run_claims_page(
@@ -210,9 +183,13 @@ def test_claims_page_collects_every_artifacts_claims(tmp_path):
         out_dir=str(tmp_path / "results" / "claims"),
         root=str(tmp_path),
     )
-    assert len(r.tidy) == 3 and r.metrics["counts"] == {"supports": 1, "contradicts": 1, "cannot resolve": 1}
+    assert len(r.tidy) == 3 and r.metrics["counts"] == {"supports": 1, "contradicts": 1, "not resolved": 1}
     assert r.metrics["overall"] == {"xkd_tab01_a": "mixed", "xkd_tab05_b": "mixed"}
-    assert "| `xkd_tab01_a` | xkd_tab01_a c1 | +2 | 0.5 | contradicts |" in r.markdown
+    assert (
+        "| `xkd_tab01_a` | xkd_tab01_a c1 | +2 | [+1.2, +2.8] | 0.010 | 1.5 | paired t (3 vs 3) | contradicts |"
+        in r.markdown
+    )
+    assert "about 0.2 would still read *supports* by chance" in r.markdown  # 0.05 x 3 claims
     assert (tmp_path / "results" / "claims" / "fig.png").is_file()
     with pytest.raises(FileNotFoundError, match="dvc repro xkd_tab09_missing"):
         run_claims_page(
@@ -221,6 +198,62 @@ def test_claims_page_collects_every_artifacts_claims(tmp_path):
             out_dir=str(tmp_path / "o"),
             root=str(tmp_path),
         )
+
+
+def test_claims_page_aa_control_judged_like_a_claim_with_its_null_rate(tmp_path):
+    import json
+
+    import numpy as np
+    import pytest
+    from scipy import stats
+
+    from avlib.report.claims_page import run_claims_page
+
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params" / "profile.yaml").write_text("profile: tiny\n")
+    d = tmp_path / "results" / "xkd_tab01_a"
+    d.mkdir(parents=True)
+    claim = {"claim": "c", "diff": 1.0, "spread": 0.5, "ci": [0.1, 1.9], "p": 0.03, "mdd": 1.4, "verdict": "supports"}
+    (d / "metrics.json").write_text(json.dumps({"claims": [claim], "claim/overall": "supported"}))
+    ev = tmp_path / "evals"
+    ev.mkdir()
+    a = {"ucf": [40.0, 44.0, 42.0], "esc": [60.0, 61.0, 59.0]}
+    b = {"ucf": [41.0, 43.5, 45.0], "esc": [60.5, 58.0, 59.5]}
+    for i, s in enumerate((0, 1, 2)):
+        _write_eval(ev / f"xkd_s{s}.json", f"xkd_s{s}", s, "teacher", {t: v[i] for t, v in a.items()})
+        _write_eval(ev / f"xkd_s{100 + s}.json", f"xkd_s{100 + s}", 100 + s, "teacher", {t: v[i] for t, v in b.items()})
+    spec = {
+        "a": ["xkd_s0", "xkd_s1", "xkd_s2"],
+        "b": ["xkd_s100", "xkd_s101", "xkd_s102"],
+        "tasks": {"ucf": "UCF101", "esc": "ESC50"},
+    }
+    kw = dict(
+        sources={"xkd_tab01_a": "A"},
+        results_dir=str(tmp_path / "results"),
+        out_dir=str(tmp_path / "results" / "claims"),
+        root=str(tmp_path),
+    )
+    r = run_claims_page(aa_control=spec, aa_evals_dir=str(ev), **kw)
+    aa = r.metrics["aa_control"]
+    ucf = aa["claims"][0]
+    # the i-th run of each side paired: a paired t-test of a - b, against SciPy
+    ref = stats.ttest_rel(a["ucf"], b["ucf"], alternative="greater")
+    assert ucf["test"] == "paired t" and ucf["diff"] == pytest.approx(np.mean(np.subtract(a["ucf"], b["ucf"])))
+    assert ucf["p"] == pytest.approx(ref.pvalue)  # not resolved: p of the 'supports' direction
+    assert [c["verdict"] for c in aa["claims"]] == ["not resolved", "not resolved"] and aa["all_not_resolved"]
+    rate = aa["null_rates"][0]
+    assert rate["n"] == [3, 3] and abs(rate["supports"] - 0.05) < 4 * rate["mc_se"]
+    assert "## A/A control" in r.markdown and "simulated false 'supports'" in r.markdown
+    # the smoke profile trains one seed: no second side, no test
+    r = run_claims_page(aa_control={**spec, "a": ["xkd_s0"], "b": []}, aa_evals_dir=str(ev), **kw)
+    assert r.metrics["aa_control"]["claims"][0]["verdict"] == "not resolved"
+    assert r.metrics["aa_control"]["null_rates"] == [None, None]
+    with pytest.raises(ValueError, match="aa_evals_dir"):
+        run_claims_page(aa_control=spec, **kw)
+    with pytest.raises(ValueError, match="share runs"):
+        run_claims_page(aa_control={**spec, "b": ["xkd_s0"]}, aa_evals_dir=str(ev), **kw)
+    with pytest.raises(KeyError, match="lacks"):
+        run_claims_page(aa_control={"a": []}, aa_evals_dir=str(ev), **kw)
 
 
 def test_fmt_diff_keeps_three_significant_digits():
@@ -244,7 +277,7 @@ def test_comparison_table_paper_column_claims_and_line_figure(tmp_path):
     )
     vals = {
         "default": {"ucf": (30.0, 32.0), "esc": (50.0, 52.0)},
-        "no_refine": {"ucf": (20.0, 22.0), "esc": (53.0, 55.0)},
+        "no_refine": {"ucf": (20.0, 23.0), "esc": (53.0, 56.0)},  # per-seed gaps 10, 9 and -3, -4
     }
     for row, tasks in vals.items():
         for s in range(2):
@@ -272,14 +305,23 @@ def test_comparison_table_paper_column_claims_and_line_figure(tmp_path):
         ("refine improves UCF101", "supports"),
         ("refine improves ESC50", "contradicts"),
     ]
-    assert r.claims[0]["diff"] == pytest.approx(10.0) and r.claims[0]["spread"] == pytest.approx(math.sqrt(2))
+    # both rows share seeds 0, 1: paired by seed, t = 9.5 / 0.5 with 1 degree of freedom
+    from scipy import stats
+
+    assert r.claims[0]["diff"] == pytest.approx(9.5) and r.claims[0]["spread"] == pytest.approx(0.5)
+    assert r.claims[0]["test"] == "paired t" and r.claims[0]["p"] == pytest.approx(stats.t.sf(19.0, 1))
+    assert r.claims[1]["p"] == pytest.approx(stats.t.cdf(-7.0, 1))
     assert "| with refine | teacher | 82.6 | — | 31.0 ± 1.4 | 51.0 ± 1.4 |" in r.markdown  # no ESC50 paper value: —
+    assert "one-sided t-test at level 0.05" in r.markdown
     assert r.metrics["claim/overall"] == "mixed"
     for f in ("table.md", "table.csv", "metrics.json", "fig.png", "fig_data.csv", "provenance.json"):
         assert (tmp_path / "out" / f).is_file(), f
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["default/ucf/mean"] == 31.0
-    r = run_comparison_table(claims=[{**claims[0], "paired": True}], **kw)  # per-seed differences 10, 10: SE 0
-    assert r.claims[0]["diff"] == pytest.approx(10.0) and r.claims[0]["spread"] == pytest.approx(0.0)
+    _write_eval(ev / "no_refine_s1.json", "no_refine_s1", 7, "teacher", {"ucf": 23.0, "esc": 56.0})  # seeds 0, 7
+    r = run_comparison_table(claims=claims, **kw)  # seeds differ: Welch, t = 9.5 / sqrt(2 / 2 + 4.5 / 2)
+    assert r.claims[0]["test"] == "Welch t" and r.claims[0]["spread"] == pytest.approx(math.sqrt(1 + 2.25))
+    with pytest.raises(ValueError, match="same seeds"):
+        run_comparison_table(claims=[{**claims[0], "paired": True}], **kw)
     ref.write_text(ref.read_text() + "longer,ucf,UCF101,top1,79.0,\n")  # a paper column not run here is quoted
     assert "| longer (paper only, not run) |  | 79.0 | — |  |  |" in run_comparison_table(claims=[], **kw).markdown
     r = run_comparison_table(claims=[], figure={"kind": "line", "xlabel": "refine"}, **kw)

@@ -25,12 +25,11 @@ from avlib.report.claims import Claim
 from avlib.report.collect import collect_evals
 from avlib.report.collect import stage_times as read_stage_times
 from avlib.report.tables import (
-    diff_spread,
+    by_seed,
     fmt_ms,
     fmt_paper,
     markdown_table,
     mean_std,
-    paired_diff_spread,
     paper_value,
     read_reference,
     record_stats,
@@ -147,8 +146,8 @@ def run_comparison_table(
         tasks: our task -> the paper's dataset name (column order).
         claims: ``[{better, worse, tasks (default: all), text, paired}]``; ``text`` may use ``{dataset}``,
             ``{better}``, ``{worse}`` (row labels). Each claim is judged per task by :meth:`Claim.judge` on the
-            difference of seed means (spread: its standard error), or with ``paired: true`` on the per-seed
-            differences (two encoders of the same runs).
+            per-seed values of both rows: paired by seed when both rows have the same seeds, Welch otherwise;
+            ``paired: true`` requires the pairing (two encoders of the same runs).
         reference_row: every other row's cells show their gap to this row (``↓`` below it, ``↑`` above), in
             the paper's columns and in ours.
         figure: ``None`` (bars per task and row) or ``{kind: line, xlabel: ...}`` (rows need ``x``).
@@ -176,6 +175,9 @@ def run_comparison_table(
 
     def vals(row, task):
         return tidy[(tidy.row == row) & (tidy.task == task)].sort_values("seed")["value"].tolist()
+
+    def seed_vals(row, task):
+        return by_seed(tidy[(tidy.row == row) & (tidy.task == task)])
 
     chance = {t: float(tidy[tidy.task == t]["chance"].mean()) for t in tasks}
     xs = {key: _x_value(row, rn_dir) for key, row in rows.items()}
@@ -243,14 +245,20 @@ def run_comparison_table(
     judged = []
     for c in claims:
         for t in c.get("tasks", list(tasks)):
-            pair = paired_diff_spread if c.get("paired") else diff_spread
-            d, sp = pair(vals(c["better"], t), vals(c["worse"], t))
             text = c.get("text", "{better} beats {worse} on {dataset}").format(
                 dataset=tasks[t],
                 better=rows[c["better"]].get("label", c["better"]),
                 worse=rows[c["worse"]].get("label", c["worse"]),
             )
-            judged.append(Claim(text, t, d, sp).to_dict())
+            judged.append(
+                Claim(
+                    text,
+                    t,
+                    seed_vals(c["better"], t),
+                    seed_vals(c["worse"], t),
+                    paired=True if c.get("paired") else None,
+                ).to_dict()
+            )
     overall, counts = overall_verdict(judged) if judged else ("n/a", {})
     seeds = sorted(tidy.seed.unique().tolist())
     all_runs = list(
@@ -269,9 +277,7 @@ def run_comparison_table(
         "",
         f"*(paper)* columns quote the paper (— where it has no such row or column); *(ours)* columns are "
         f"measured here, linear evaluation of {'the encoder named in the second column' if enc_col else evaluated}, "
-        f"mean ± std over seeds {seeds}{gaps}; the last row is the chance level. Claims use the difference of "
-        f"seed means (spread: its standard error; the paired per-seed difference where a claim compares two "
-        f"encoders of the same runs).",
+        f"mean ± std over seeds {seeds}{gaps}; the last row is the chance level.",
         "",
         markdown_table(header, md_rows),
         "",

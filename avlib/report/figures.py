@@ -47,14 +47,15 @@ def bar_compare(df: pd.DataFrame, title: str = ""):
 
 
 def claims_forest(df: pd.DataFrame, title: str = ""):
-    """One row per artifact. Left: how many of its claims the measurement supports / contradicts / cannot
-    resolve. Right: each claim's standardised difference (measured difference / its spread over seeds,
-    clipped to ±6; claims without a spread at 0), coloured by verdict; |z| > 1 is where verdicts are given.
-    Units differ between claims (points, nats, loss), so only the standardised scale is comparable."""
-    colours = {"supports": "tab:green", "contradicts": "tab:red", "cannot resolve": "tab:gray"}
+    """One row per artifact. Left: how many of its claims the measurement supports / contradicts / leaves not
+    resolved. Right: each claim's measured difference in units of its one-sided critical difference
+    (``diff / (t_{1-alpha} SE)``, the half-width of its CI; clipped to ±4; claims without a test at 0),
+    coloured by verdict: beyond +1 the test supports the claim, beyond -1 it contradicts it. Units differ
+    between claims (points, nats, loss), so only this standardised scale is comparable."""
+    colours = {"supports": "tab:green", "contradicts": "tab:red", "not resolved": "tab:gray"}
     arts = list(dict.fromkeys(df["artifact"]))
     n = len(arts)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 0.3 * n + 1.6), sharey=True, gridspec_kw={"width_ratios": [1, 1.4]})
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 0.3 * n + 2.4), sharey=True, gridspec_kw={"width_ratios": [1, 1.4]})
     y = {a: i for i, a in enumerate(arts[::-1])}
     left = np.zeros(n)
     for v, c in colours.items():
@@ -64,14 +65,16 @@ def claims_forest(df: pd.DataFrame, title: str = ""):
     a1.set_yticks(np.arange(n), [a.replace("xkd_", "") for a in arts[::-1]], fontsize=8)
     a1.set_xlabel("claims")
     a1.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.06 - 1.0 / max(n, 1)), ncol=3, frameon=False)
-    z = (df["diff"] / df["spread"]).where(np.isfinite(df["spread"]) & (df["spread"] > 0), 0.0).clip(-6, 6)
+    half = np.array([(c[1] - c[0]) / 2 if isinstance(c, (list, tuple)) else np.nan for c in df["ci"]], float)
+    z = np.where(np.isfinite(half) & (half > 0), df["diff"].to_numpy(float) / np.where(half > 0, half, 1), 0.0)
+    z = np.clip(np.nan_to_num(z), -4, 4)
     jitter = np.random.default_rng(0).uniform(-0.25, 0.25, len(df))
     a2.scatter(z, [y[a] for a in df.artifact] + jitter, c=[colours.get(v, "k") for v in df.verdict], s=14)
     for x in (-1, 1):
         a2.axvline(x, color="k", lw=0.6, ls=":")
     a2.axvline(0, color="k", lw=0.8)
-    a2.set_xlim(-6.5, 6.5)
-    a2.set_xlabel("measured difference / spread over seeds (clipped at ±6)")
+    a2.set_xlim(-4.5, 4.5)
+    a2.set_xlabel("measured difference / its one-sided critical difference (clipped at ±4)")
     a2.grid(axis="x", alpha=0.3)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()

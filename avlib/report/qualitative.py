@@ -18,7 +18,7 @@ from avlib.profiles import active_profile_name
 from avlib.report.artifact import Result, claims_block, finish_artifact, overall_verdict
 from avlib.report.claims import Claim
 from avlib.report.figures_models import attention_figure, distributions_figure, reconstruction_figure
-from avlib.report.tables import markdown_table, paired_diff_spread
+from avlib.report.tables import by_seed, markdown_table
 
 
 def _load(runs_dir: Path, run: str):
@@ -91,14 +91,14 @@ def run_xkd_fig02_distributions(
             curves.append(pd.DataFrame({"run": run, "modality": m, "rank": -1, "entropy": hist}))
     tidy = pd.DataFrame(rows)
     fig_data = pd.concat(curves, ignore_index=True)
-    d, sp = paired_diff_spread(ent["common"]["video"], ent["common"]["audio"])
     claims = [
         Claim(
             f"the audio teacher's distribution is sharper (lower entropy) than the video teacher's, "
             f"at a common tau {common_tau}",
             "common",
-            d,
-            sp,
+            dict(enumerate(ent["common"]["video"])),
+            dict(enumerate(ent["common"]["audio"])),
+            paired=True,
         ).to_dict()
     ]
     overall, counts = overall_verdict(claims)
@@ -143,7 +143,6 @@ def run_xkd_fig02_distributions(
             counts,
             claims,
             "measured diff (H_video - H_audio, nats)",
-            "spread (SE of paired diffs)",
         ),
     ]
     metrics = {f"{r.temperature}/{r.modality}/entropy": r.entropy for r in summary.itertuples()}
@@ -222,14 +221,14 @@ def run_xkd_fig05_reconstructions(
         sel = tidy[(tidy.modality == modality) & np.isclose(tidy.mask_ratio, ratio)].sort_values("seed")
         if not len(sel):
             raise ValueError(f"{artifact_id}: {modality} ratio {ratio} is not in the measured ratios")
-        d, sp = paired_diff_spread(sel["zero_baseline"].tolist(), sel["masked_error"].tolist())
         claims.append(
             Claim(
                 f"{modality} reconstruction at {ratio:.0%} masking beats predicting each patch's "
                 f"mean (error below the all-zero baseline)",
                 modality,
-                d,
-                sp,
+                by_seed(sel, "zero_baseline"),
+                by_seed(sel, "masked_error"),
+                paired=True,
             ).to_dict()
         )
     overall, counts = overall_verdict(claims)
@@ -266,7 +265,6 @@ def run_xkd_fig05_reconstructions(
             counts,
             claims,
             "measured diff (baseline - error)",
-            "spread (SE of paired diffs)",
         ),
     ]
     metrics = {f"{r.modality}/{r.mask_ratio:.2f}/error": r.mean for r in piv.itertuples()}
@@ -342,13 +340,13 @@ def run_xkd_fig03_refine_attention(
     tidy = pd.DataFrame(rows)
     claims = []
     for m in ("video", "audio"):
-        d, sp = paired_diff_spread(ent["without"][m], ent["with"][m])
         claims.append(
             Claim(
                 f"with refine the {m} teacher's last-layer attention is more selective (lower normalised entropy)",
                 m,
-                d,
-                sp,
+                dict(enumerate(ent["without"][m])),
+                dict(enumerate(ent["with"][m])),
+                paired=True,
             ).to_dict()
         )
     overall, counts = overall_verdict(claims)
@@ -374,7 +372,6 @@ def run_xkd_fig03_refine_attention(
             counts,
             claims,
             "measured diff (entropy without - with)",
-            "spread (SE of paired diffs)",
         ),
     ]
     metrics = {f"{r.modality}/{r.refine}/entropy": r.mean for r in piv.itertuples()}

@@ -16,7 +16,7 @@ from avlib.profiles import active_profile_name
 from avlib.report.artifact import Result, claims_block, finish_bar_table, overall_verdict
 from avlib.report.claims import Claim
 from avlib.report.tables import (
-    diff_spread,
+    by_seed,
     fmt_ms,
     fmt_paper,
     markdown_table,
@@ -132,6 +132,9 @@ def run_sota_table(
     def vals(row, protocol, task):
         return tidy[(tidy.row == row) & (tidy.protocol == protocol) & (tidy.task == task)]["value"].tolist()
 
+    def seed_vals(row, protocol, task):
+        return by_seed(tidy[(tidy.row == row) & (tidy.protocol == protocol) & (tidy.task == task)])
+
     metrics, plot = {}, []
     for key, spec in ours.items():
         cells = []
@@ -161,18 +164,19 @@ def run_sota_table(
     for c in claims:
         if c.get("kind") == "ft_over_linear":
             for t in tasks:
-                d, sp = diff_spread(vals(c["row"], "finetune", t), vals(c["row"], "linear", t))
                 text = c.get("text", "fine-tuning beats linear evaluation on {dataset}").format(dataset=tasks[t])
-                judged.append(Claim(text, t, d, sp).to_dict())
+                judged.append(
+                    Claim(text, t, seed_vals(c["row"], "finetune", t), seed_vals(c["row"], "linear", t)).to_dict()
+                )
         else:
             for t in tasks:
-                d, sp = diff_spread(
-                    vals(c["better"], c.get("protocol", "linear"), t), vals(c["worse"], c.get("protocol", "linear"), t)
-                )
                 text = c.get("text", "{better} beats {worse} on {dataset}").format(
                     dataset=tasks[t], better=ours[c["better"]].get("label"), worse=ours[c["worse"]].get("label")
                 )
-                judged.append(Claim(text, t, d, sp).to_dict())
+                proto = c.get("protocol", "linear")
+                judged.append(
+                    Claim(text, t, seed_vals(c["better"], proto, t), seed_vals(c["worse"], proto, t)).to_dict()
+                )
     judged = [j for j in judged if math.isfinite(j["diff"])]
     overall, counts = overall_verdict(judged) if judged else ("n/a", {})
     seeds = sorted(tidy.seed.unique().tolist())

@@ -1,4 +1,4 @@
-"""Tidy tables, paper-vs-measured markdown, and the directional-claim verdict."""
+"""Tidy tables, paper-vs-measured markdown, and the per-seed samples that claims are judged on."""
 
 from __future__ import annotations
 
@@ -74,28 +74,20 @@ def fmt_diff(x: float, sign: bool = True) -> str:
     return f"{x:+.3g}" if sign else f"{x:.3g}"
 
 
-def diff_spread(a: list[float], b: list[float]) -> tuple[float, float]:
-    """Mean difference a - b and its standard error from the seed spreads (sqrt(sa²/na + sb²/nb)); the
-    spread is NaN (so the verdict is 'cannot resolve') unless both sides have at least two seeds."""
-    ma, sa, na = mean_std(a)
-    mb, sb, nb = mean_std(b)
-    if na == 0 or nb == 0:
-        return float("nan"), float("nan")
-    if na < 2 or nb < 2:
-        return ma - mb, float("nan")
-    return ma - mb, math.sqrt((sa**2) / na + (sb**2) / nb)
+def by_seed(df: pd.DataFrame, col: str = "value") -> dict:
+    """``{seed: value}`` of ``df``'s rows (one per seed): the samples a :class:`~avlib.report.claims.Claim`
+    pairs by seed. Raises on a repeated seed."""
+    if df["seed"].duplicated().any():
+        raise ValueError(f"by_seed: seeds repeat in {df['seed'].tolist()}")
+    return {int(k): float(v) for k, v in zip(df["seed"], df[col])}
 
 
-def paired_diff_spread(a: list[float], b: list[float]) -> tuple[float, float]:
-    """Mean of the per-seed differences ``a[i] - b[i]`` and its standard error ``std(d, ddof=1)/sqrt(n)``
-    (for two encoders of the same run, whose seed noise is shared). NaN spread with one seed."""
-    if len(a) != len(b):
-        raise ValueError(f"paired_diff_spread needs one value per seed on both sides, got {len(a)} and {len(b)}")
-    d = np.asarray(a, float) - np.asarray(b, float)
-    d = d[np.isfinite(d)]
-    if len(d) == 0:
-        return float("nan"), float("nan")
-    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float("nan")
+def seed_of_run(run: str) -> int:
+    """The seed of a pipeline run name ``<config>_s<seed>`` (``avlib.pipeline`` names every run so)."""
+    head, sep, tail = str(run).rpartition("_s")
+    if not sep or not tail.isdigit():
+        raise ValueError(f"run name {run!r} does not end in _s<seed>")
+    return int(tail)
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

@@ -16,7 +16,7 @@ from avlib.paths import resolve
 from avlib.profiles import active_profile_name
 from avlib.report.artifact import Result, claims_block, finish_artifact, overall_verdict
 from avlib.report.claims import Claim
-from avlib.report.tables import diff_spread, fmt_ms, markdown_table, mean_std, paired_diff_spread
+from avlib.report.tables import fmt_ms, markdown_table, mean_std, seed_of_run
 
 __all__ = [
     "run_xdc_tab05_cluster_purity",
@@ -130,8 +130,11 @@ def run_xdc_tab05_cluster_purity(
             ("purity_permuted", f"{label}: purer than a size-matched random assignment"),
             ("purity_round0", f"{label}: purer than the first clustering (random-init features)"),
         ):
-            dd, sp = paired_diff_spread((100 * d["purity"]).tolist(), (100 * d[worse]).tolist())
-            judged.append(Claim(text, src, dd, sp).to_dict())
+            judged.append(
+                Claim(
+                    text, src, dict(enumerate(100 * d["purity"])), dict(enumerate(100 * d[worse])), paired=True
+                ).to_dict()
+            )
     overall, counts = overall_verdict(judged)
     md += [
         f"Overall purity (%) and NMI w.r.t. the {len(names)} pretraining classes, mean ± std over runs {runs}:",
@@ -139,7 +142,7 @@ def run_xdc_tab05_cluster_purity(
         markdown_table(["clustering", "of", "value"], summary),
         "",
     ]
-    md += claims_block(statement, overall, counts, judged, spread_header="spread (SE of paired differences)")
+    md += claims_block(statement, overall, counts, judged)
     fig = _purity_figure(listing, sources, tidy, title=f"{title} (profile {profile})")
     fig_data = pd.concat([t.assign(source=s) for s, t in listing.items()], ignore_index=True)
     return finish_artifact(
@@ -242,16 +245,16 @@ def run_xdc_fig02_filters(
     tidy = pd.DataFrame(tidy)
 
     def vals(key):
-        return tidy[tidy.model == key]["temporal_variation_mean"].tolist()
+        sel = tidy[tidy.model == key]
+        return {seed_of_run(r): v for r, v in zip(sel.run, sel.temporal_variation_mean)}
 
-    d, sp = diff_spread(vals(better), vals(worse))
     judged = [
         Claim(
             f"{models[better]['label']}'s first-layer filters vary more over time than "
             f"{models[worse]['label']}'s (mean temporal variation)",
             "video",
-            d,
-            sp,
+            vals(better),
+            vals(worse),
         ).to_dict()
     ]
     overall, counts = overall_verdict(judged)
