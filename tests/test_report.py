@@ -21,6 +21,7 @@ def _write_eval(path, run, seed, encoder, values):
             "protocol": "svm",
             "metric": "top1",
             "chance": 10.0,
+            "n_test": 50,
         }
         for t, v in values.items()
     }
@@ -244,6 +245,13 @@ def test_claims_page_aa_control_judged_like_a_claim_with_its_null_rate(tmp_path)
     rate = aa["null_rates"][0]
     assert rate["n"] == [3, 3] and abs(rate["supports"] - 0.05) < 4 * rate["mc_se"]
     assert "## A/A control" in r.markdown and "simulated false 'supports'" in r.markdown
+    # where the variance comes from: the 6 runs' SD against the binomial SD of 1 test clip (_write_eval's n_test)
+    var = {v["task"]: v for v in aa["variance_sources"]}
+    six = np.array(a["ucf"] + b["ucf"])
+    p = six.mean() / 100
+    assert var["ucf"]["n_runs"] == 6 and var["ucf"]["sd"] == pytest.approx(six.std(ddof=1))
+    assert var["ucf"]["binomial_sd"] == pytest.approx(100 * np.sqrt(p * (1 - p) / 50))
+    assert var["ucf"]["test_share"] == pytest.approx(min(1, var["ucf"]["binomial_sd"] ** 2 / six.var(ddof=1)))
     # the smoke profile trains one seed: no second side, no test
     r = run_claims_page(aa_control={**spec, "a": ["xkd_s0"], "b": []}, aa_evals_dir=str(ev), **kw)
     assert r.metrics["aa_control"]["claims"][0]["verdict"] == "not resolved"

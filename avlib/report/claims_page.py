@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 
+import numpy as np
 import pandas as pd
 
 from avlib.paths import resolve
@@ -15,15 +17,16 @@ from avlib.report.claims import Claim, null_rates
 from avlib.report.collect import collect_evals
 from avlib.report.figures import save_figure
 from avlib.report.provenance import write_provenance
-from avlib.report.tables import markdown_table, write_outputs
+from avlib.report.tables import fmt_diff, markdown_table, write_outputs
 
 __all__ = ["judge_aa_control", "run_claims_page"]
 
 
-def judge_aa_control(spec: dict, evals_dir, artifact_id: str) -> tuple[list[dict], list[dict]]:
+def judge_aa_control(spec: dict, evals_dir, artifact_id: str) -> tuple[list[dict], list, list[dict]]:
     """The A/A control: the default configuration against itself under other seeds, judged by
     :meth:`Claim.judge` like every claim (the i-th run of ``a`` paired with the i-th of ``b``), one row per
-    task, and beside each the rule's simulated verdict rates under the null for those sample sizes.
+    task, beside each the rule's simulated verdict rates under the null for those sample sizes, and
+    :func:`variance_sources` of the control's runs.
 
     ``spec``: ``{text, a: [runs], b: [runs], tasks: {task: dataset}}``; ``b`` may be empty (the smoke profile
     trains one seed): the rows then read 'not resolved' with no test."""
@@ -49,7 +52,36 @@ def judge_aa_control(spec: dict, evals_dir, artifact_id: str) -> tuple[list[dict
         rows.append(claim.to_dict())
         n_a, n_b = len(a_runs), len(b_runs)
         rates.append(null_rates(n_a, n_b, paired) if min(n_a, n_b) >= 2 else None)
-    return rows, rates
+    return rows, rates, variance_sources(tidy, tasks)
+
+
+def variance_sources(tidy: pd.DataFrame, tasks: dict) -> list[dict]:
+    """Where the seed-to-seed spread of one configuration's score comes from, per task: its standard deviation
+    over every run of the control (both sides: independent seeds), the binomial standard deviation that
+    sampling ``n_test`` test clips alone gives a top-1 accuracy ``p`` (``100 sqrt(p (1 - p) / n_test)``; not
+    defined for mAP), and the share of the variance that test-set sampling explains (at most 1)."""
+    out = []
+    for t, name in tasks.items():
+        sel = tidy[tidy.task == t] if not tidy.empty else tidy
+        v = sel["value"].to_numpy(float) if len(sel) else np.array([])
+        sd = float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")
+        n_test = float(sel["n_test"].mean()) if len(sel) else float("nan")
+        p = float(np.mean(v)) / 100 if len(v) else float("nan")
+        top1 = len(sel) > 0 and (sel["metric"] == "top1").all()
+        binom = 100 * math.sqrt(p * (1 - p) / n_test) if top1 and n_test > 0 and 0 <= p <= 1 else float("nan")
+        share = min(1.0, binom**2 / sd**2) if math.isfinite(binom) and math.isfinite(sd) and sd > 0 else float("nan")
+        out.append(
+            {
+                "task": t,
+                "dataset": name,
+                "n_runs": int(len(v)),
+                "sd": sd,
+                "n_test": n_test,
+                "binomial_sd": binom,
+                "test_share": share,
+            }
+        )
+    return out
 
 
 def run_claims_page(
@@ -114,7 +146,7 @@ def run_claims_page(
     if aa_control is not None:
         if aa_evals_dir is None:
             raise ValueError(f"{artifact_id}: aa_control needs aa_evals_dir (where its runs' evaluations are)")
-        aa_rows, rates = judge_aa_control(aa_control, resolve(aa_evals_dir, root), artifact_id)
+        aa_rows, rates, sources_of_variance = judge_aa_control(aa_control, resolve(aa_evals_dir, root), artifact_id)
         md += [
             "## A/A control",
             "",
@@ -132,10 +164,32 @@ def run_claims_page(
             ),
             "",
         ]
+        md += [
+            "Where the spread over seeds comes from (every run of the control, independent seeds): the standard "
+            "deviation of the score, the binomial standard deviation that sampling the test clips alone gives "
+            "that accuracy, and the share of the variance it explains (the rest: pretraining and probe seeds).",
+            "",
+            markdown_table(
+                ["task", "runs", "SD over seeds", "test clips", "binomial SD", "share from the test set"],
+                [
+                    [
+                        v["dataset"],
+                        str(v["n_runs"]),
+                        fmt_diff(v["sd"], sign=False),
+                        "n/a" if not math.isfinite(v["n_test"]) else str(int(v["n_test"])),
+                        fmt_diff(v["binomial_sd"], sign=False),
+                        "n/a" if not math.isfinite(v["test_share"]) else f"{v['test_share']:.0%}",
+                    ]
+                    for v in sources_of_variance
+                ],
+            ),
+            "",
+        ]
         metrics["aa_control"] = {
             "claims": aa_rows,
             "null_rates": rates,
             "all_not_resolved": all(c["verdict"] == "not resolved" for c in aa_rows),
+            "variance_sources": sources_of_variance,
         }
     md += [
         "## Claims",

@@ -58,6 +58,7 @@ def collect_evals(runs: dict, tasks: dict, ev_dir: Path) -> pd.DataFrame:
                         "value": res["test"],
                         "val_value": res["val"],
                         "chance": res.get("chance", float("nan")),
+                        "n_test": res.get("n_test", float("nan")),
                     }
                 )
     return pd.DataFrame(rows)
