@@ -1,5 +1,7 @@
-"""XKD end to end on random tensors: every loss falls when training a few steps, the loss combination
-matches Eq. 12 under both reductions, teachers get no gradients, and MAS/MATS share what Table S5 says."""
+"""XKD end to end on random tensors: every loss falls when training a few steps, teachers get no gradients, and
+MAS/MATS share what Table S5 says. The loss combination (Eq. 12 under both reductions), the 'log'/'add' teacher
+MMD term and the domain-alignment pairs (Eq. 9, S1, S2) are checked against independent NumPy expectations on
+hook-captured tensors in test_xkd_wiring.py."""
 
 import pytest
 import torch
@@ -82,24 +84,6 @@ def test_loss_falls_when_training_a_few_steps(losses):
     assert hist[-1] < 0.8 * hist[0], hist
 
 
-def test_loss_combination_eq12_code_and_paper():
-    for red in ("code", "paper"):
-        cfg, model, views = make(loss_reduction=red)
-        out = model(batch(views), SCHED, torch.Generator().manual_seed(0))
-        lg = {k: float(v) for k, v in out["logs"].items()}
-        if red == "code":  # group means, weighted sum divided by 5 + 1 + 1
-            ae = (lg["loss_recon_video"] + lg["loss_recon_audio"]) / 2
-            kd = (lg["loss_kd_v2a"] + lg["loss_kd_a2v"]) / 2
-            # L_da = (MMD_s + MMD_t)/2 in the code; MMD_t is a constant, so only MMD_s/2 is kept
-            expect = (5 * ae + lg["loss_da_student"] / 2 + kd) / 7
-        else:  # Eq. 2, 9 (student term; the teacher term is a constant), 11, 12 as sums
-            ae = lg["loss_recon_video"] + lg["loss_recon_audio"]
-            kd = lg["loss_kd_v2a"] + lg["loss_kd_a2v"]
-            expect = 5 * ae + lg["loss_da_student"] + kd
-        assert lg["loss_ae"] == pytest.approx(ae, rel=1e-5)
-        assert lg["loss"] == pytest.approx(expect, rel=1e-5)
-
-
 def test_teachers_get_no_gradient_and_start_equal_to_students():
     cfg, model, views = make()
     for (ns, ps), (nt, pt) in zip(model.student.named_parameters(), model.teacher.named_parameters()):
@@ -148,52 +132,6 @@ def test_mats_shared_teacher_block_is_ema_updated_once_per_step():
     m.update_teacher(0.9)
     expect = 0.9 * w_t0 + 0.1 * w_s  # once, not 0.81 * w_t0 + ...
     assert torch.allclose(m.teacher["audio_encoder"].blocks[0].attn.qkv.weight, expect, atol=1e-6)
-
-
-def test_teacher_mmd_term_log_or_add_gives_identical_gradients():
-    """The teacher-side MMD has no gradient (teachers are EMA); dropping it ('log') must not change
-    the student MMD's weight: gradients equal the released code's ('add')."""
-    grads = {}
-    for mode in ("log", "add"):
-        cfg, model, views = make(da_teacher_term=mode)
-        out = model(batch(views), SCHED, torch.Generator().manual_seed(0))
-        out["loss"].backward()
-        grads[mode] = [p.grad.clone() for p in model.student["video_head"].parameters() if p.grad is not None]
-    assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(grads["log"], grads["add"]))
-
-
-def test_da_pairs_within_cross_both_match_eq9_s1_s2():
-    """Supp. Table S13: the cross term is MMD(t_a, s_v) + MMD(t_v, s_a) on the same projector outputs;
-    'both' adds it to Eq. 9's within-modality term (code reduction: each sum halved)."""
-    from avlib.losses import mmd
-
-    out = {}
-    for pairs in ("within", "cross", "both"):
-        cfg, model, views = make(da_pairs=pairs, da_teacher_term="add")
-        v = batch(views)
-        captured = {}
-        orig = model.teacher_outputs
-
-        def spy(a, b, orig=orig, captured=captured):
-            captured.update(orig(a, b))
-            return captured
-
-        model.teacher_outputs = spy
-        out[pairs] = model(v, SCHED, torch.Generator().manual_seed(0))["logs"]
-        if pairs == "cross":
-            gen = torch.Generator().manual_seed(0)
-            cfg2, model2, _ = make(da_pairs="cross", da_teacher_term="add")
-            enc_v, _ = model2._reconstruct("video", v["video_global"], cfg2.xkd.mask_ratio_video, gen)
-            enc_a, _ = model2._reconstruct("audio", v["audio_global"], cfg2.xkd.mask_ratio_audio, gen)
-            zs_v = model2._student_outputs("video", enc_v, v["video_local"]).float()
-            zs_a = model2._student_outputs("audio", enc_a, v["audio_local"]).float()
-            want = mmd(captured["audio"].float(), zs_v) + mmd(captured["video"].float(), zs_a)
-            assert torch.allclose(out[pairs]["loss_da_cross"], want.detach(), rtol=1e-5)
-    w, c, b = out["within"], out["cross"], out["both"]
-    assert "loss_da_cross" not in w and "loss_da_student" not in c
-    assert torch.allclose(c["loss_da"], 0.5 * c["loss_da_cross"])
-    assert torch.allclose(b["loss_da"], 0.5 * (b["loss_da_student"] + b["loss_da_teacher"]) + 0.5 * b["loss_da_cross"])
-    assert torch.allclose(w["loss_da"], 0.5 * (w["loss_da_student"] + w["loss_da_teacher"]))
 
 
 def test_scaled_video_backbone_keeps_heads():
