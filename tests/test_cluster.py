@@ -1,18 +1,19 @@
-"""faiss k-means: scikit-learn as the reference for quality, determinism on CPU, empty-cluster guard,
-preprocessing against a NumPy re-derivation, clear errors."""
+"""faiss k-means: scikit-learn as the reference for quality (both initialisations), determinism on CPU,
+empty-cluster guard, preprocessing against a NumPy re-derivation, clear errors."""
 
 import numpy as np
 import pytest
 
 pytest.importorskip("faiss", reason="avlib.cluster needs faiss (pip install 'avlib[faiss]')")
 
-from avlib.cluster import fill_empty_clusters, kmeans, preprocess  # noqa: E402
+from avlib.cluster import fill_empty_clusters, kmeans, kmeans_plusplus, preprocess  # noqa: E402
 
 
-def _mixture(n=4000, d=16, k=8, std=1.5, seed=0):
+def _mixture(n=4000, d=16, k=8, std=1.5, seed=0, box=3.0):
     from sklearn.datasets import make_blobs
 
-    return make_blobs(n, d, centers=k, cluster_std=std, center_box=(-3, 3), random_state=seed)[0].astype(np.float32)
+    x = make_blobs(n, d, centers=k, cluster_std=std, center_box=(-box, box), random_state=seed)[0]
+    return x.astype(np.float32)
 
 
 def test_inertia_matches_sklearn_and_centroids_are_means():
@@ -26,6 +27,58 @@ def test_inertia_matches_sklearn_and_centroids_are_means():
     # every point is assigned to its nearest centroid (exact, float64)
     d = ((x[:, None, :].astype(np.float64) - c[None].astype(np.float64)) ** 2).sum(-1)
     assert (d[np.arange(len(x)), a] <= d.min(1) + 1e-6).all()
+
+
+# 32 Gaussian clusters in 32-d, centres uniform in [-10, 10]^32 (typical centre distance ~46): std 6 puts the
+# cluster radius (std * sqrt(d) ~ 34) beyond half that distance (overlapping), std 3 well inside (separated)
+KPP_DATA = {"overlapping": 6.0, "separated": 3.0}
+
+
+def _inertia_vs_sklearn(std: float, seed: int, init: str) -> float:
+    from sklearn.cluster import KMeans
+
+    x = _mixture(n=4000, d=32, k=32, std=std, seed=seed, box=10.0)
+    c, a = kmeans(x, 32, niter=20, seed=seed, init=init, gpu=False)
+    ref = KMeans(32, init="k-means++", n_init=1, max_iter=20, random_state=seed).fit(x).inertia_
+    return float(((x.astype(np.float64) - c[a]) ** 2).sum() / ref)
+
+
+@pytest.mark.parametrize("data", sorted(KPP_DATA))
+def test_kmeans_plusplus_inertia_within_2_percent_of_sklearn(data):
+    # the old random initialisation fails both (1.04-1.05x overlapping, 1.36-1.39x separated)
+    ratios = [_inertia_vs_sklearn(KPP_DATA[data], seed, "k-means++") for seed in (0, 1)]
+    assert max(ratios) <= 1.02, ratios
+
+
+def test_kmeans_plusplus_deterministic_and_seeds_from_the_data():
+    x = _mixture(n=3000, d=16, k=16, std=1.0, seed=2)
+    c1 = kmeans_plusplus(x, 16, seed=5)
+    np.testing.assert_array_equal(c1, kmeans_plusplus(x, 16, seed=5))
+    assert not np.array_equal(c1, kmeans_plusplus(x, 16, seed=6))
+    # every seed is a distinct data point
+    rows = {r.tobytes() for r in x}
+    assert all(r.tobytes() in rows for r in c1) and len({r.tobytes() for r in c1}) == 16
+    # a subsample smaller than the data gives seeds from the data too
+    assert all(r.tobytes() in rows for r in kmeans_plusplus(x, 16, seed=5, sample=100))
+    ca, aa = kmeans(x, 16, seed=3, init="k-means++", gpu=False)
+    cb, ab = kmeans(x, 16, seed=3, init="k-means++", gpu=False)
+    np.testing.assert_array_equal(aa, ab)
+    np.testing.assert_array_equal(ca, cb)
+    # nredo keeps the lowest-inertia redo; redo 0 is the nredo=1 run
+    c3, a3 = kmeans(x, 16, seed=3, init="k-means++", nredo=3, gpu=False)
+    assert ((x - c3[a3]) ** 2).sum() <= ((x - ca[aa]) ** 2).sum() * (1 + 1e-6)
+
+
+def test_kmeans_plusplus_keeps_preprocessing_and_the_guard():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.repeat(rng.normal(size=(1, 8)), 1900, 0), rng.normal(size=(100, 8)) * 5]).astype(np.float32)
+    c, a = kmeans(x, 16, seed=0, init="k-means++")
+    assert c.shape == (16, 8) and a.dtype == np.int64 and np.bincount(a, minlength=16).min() >= 1
+    c, a = kmeans(x, 4, pca_dim=5, l2norm=True, init="k-means++")
+    assert c.shape == (4, 5) and a.shape == (2000,)
+    # fewer distinct points than clusters: the guard still names the problem
+    with pytest.raises(ValueError, match="stay empty"):
+        kmeans(np.repeat(np.eye(3, dtype=np.float32), 10, 0), 5, init="k-means++")
 
 
 def test_deterministic_for_a_seed_on_cpu():
@@ -86,6 +139,8 @@ def test_errors_name_the_problem():
         kmeans(np.zeros(10), 2)
     with pytest.raises(ValueError, match="3 points cannot fill k=4"):
         kmeans(np.zeros((3, 2)), 4)
+    with pytest.raises(ValueError, match=r"init must be one of 'random', 'k-means\+\+', got 'kmeans\+\+'"):
+        kmeans(np.zeros((10, 2)), 2, init="kmeans++")
     x = np.ones((10, 2), np.float32)
     x[4, 1] = np.nan
     with pytest.raises(ValueError, match=r"non-finite values in rows \[4\]"):
@@ -102,4 +157,6 @@ def test_benchmark_command_prints_ratios(capsys):
 
     assert main(["benchmark", "kmeans", "--n", "3000", "--d", "16", "--k", "8", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
-    assert "speedup_vs_sklearn" in out and "inertia_vs_sklearn" in out and "mixture_overlapping" in out
+    assert "speedup_vs_sklearn" in out and "inertia_vs_sklearn" in out
+    assert "mixture_overlapping" in out and "mixture_separated" in out
+    assert "random" in out and "k-means++" in out

@@ -54,6 +54,7 @@ class XDCConfig:
     pca_dim: int = 0  # 0: no PCA before k-means (XDC does not say; DeepCluster whitens to 256)
     l2norm: bool = True  # L2-normalise features before k-means (CDC: each modality, then concatenated)
     kmeans_iters: int = 20
+    kmeans_init: Literal["random", "k-means++"] = "random"  # DeepCluster's random init; see avlib.cluster.kmeans
     rounds: int = 3  # clustering rounds (the paper does not report how many); 0 = Scratch
     max_epochs: int = 10  # per round; a round ends earlier when the pseudo-label val loss saturates
     epoch_clips: int = 0  # clips per epoch ("epoch size", Supp. Table 9: 1M on Kinetics); 0 = the training set

@@ -107,7 +107,9 @@ def _cluster(feats: dict, cfg, sources, seed: int, labels: np.ndarray | None = N
             out[src] = np.asarray(labels, dtype=np.int64)
             continue
         f = np.concatenate([_l2(feats["video"]), _l2(feats["audio"])], 1) if src == "joint" else feats[src]
-        _, assign = kmeans(f, x.k, niter=x.kmeans_iters, seed=seed, pca_dim=x.pca_dim or None, l2norm=x.l2norm)
+        _, assign = kmeans(
+            f, x.k, niter=x.kmeans_iters, seed=seed, pca_dim=x.pca_dim or None, l2norm=x.l2norm, init=x.kmeans_init
+        )
         out[src] = assign
     return out
 
