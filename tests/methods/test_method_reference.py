@@ -12,7 +12,10 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests/fixtures/method_reference_e0e6841.pt"
-RTOL = 1e-6
+# The reference keeps the fixture's fp32 MMD (mmd_distances: code), whose |x|^2 + |y|^2 - 2xy cancellation at
+# gamma up to 1000 makes it CPU-dependent: the same code (fdb5267) differs from the e0e6841 fixture by up to
+# 3e-3 relative in gradients on a baseline-x86 machine (no AVX2 build); a wiring change moves them by O(1).
+RTOL = 1e-2
 
 
 def _tool():
