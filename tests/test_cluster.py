@@ -160,3 +160,19 @@ def test_benchmark_command_prints_ratios(capsys):
     assert "speedup_vs_sklearn" in out and "inertia_vs_sklearn" in out
     assert "mixture_overlapping" in out and "mixture_separated" in out
     assert "random" in out and "k-means++" in out
+
+
+def test_xdc_config_passes_kmeans_init(monkeypatch):
+    from avlib.config import ConfigError
+    from avlib.profiles import load_pretrain_config
+    from avlib.train import xdc_rounds
+
+    assert load_pretrain_config("params/pretrain/xdc.yaml").xdc.kmeans_init == "random"  # DeepCluster's default
+    cfg = load_pretrain_config("params/pretrain/xdc.yaml", overrides=["xdc.kmeans_init=k-means++"])
+    seen = []
+    monkeypatch.setattr(xdc_rounds, "kmeans", lambda f, k, **kw: (None, seen.append(kw["init"]) or np.zeros(len(f))))
+    feats = {"video": np.random.default_rng(0).normal(size=(100, 8)).astype(np.float32)}
+    xdc_rounds._cluster(feats, cfg, ("video",), seed=0)
+    assert seen == ["k-means++"]
+    with pytest.raises(ConfigError, match="kmeans_init"):
+        load_pretrain_config("params/pretrain/xdc.yaml", overrides=["xdc.kmeans_init=kmeans++"])

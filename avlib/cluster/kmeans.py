@@ -6,7 +6,7 @@ optional preprocessing (PCA-whitening to ``pca_dim`` and L2 normalisation, DeepC
 points) from one of two seeded initialisations: ``init="random"`` (faiss's own: ``k`` distinct random
 points, DeepCluster's choice and the default) or ``init="k-means++"`` (:func:`kmeans_plusplus`: greedy
 D^2 seeding on a random subsample, then faiss's Lloyd iterations from those centroids). Random
-initialisation stops in a poorer optimum, most on well-separated clusters (inertia 1.15-1.30x
+initialisation stops in a poorer optimum, most on well-separated clusters (inertia 1.17-1.30x
 scikit-learn's on the separated 20k x 128, k = 64 mixture of ``python -m avlib benchmark kmeans``, seeds
 0-4; k-means++ here: 0.91-0.95x, as its 64 local trials rarely lose a cluster where scikit-learn's
 2 + ln k do; 0.99-1.01x on the overlapping one). Then an explicit guard guarantees that no cluster is
