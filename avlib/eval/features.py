@@ -41,6 +41,12 @@ def _batches(ids: np.ndarray, batch_size: int, desc: str | None):
         yield np.sort(ids[i : i + batch_size]), np.argsort(np.argsort(ids[i : i + batch_size]))
 
 
+def _load(data, b: np.ndarray, device: str, video: bool) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """The cached video (``None`` unless ``video``) and float32 audio of the sorted ids ``b``, on ``device``."""
+    v = torch.from_numpy(np.ascontiguousarray(data.video[b])).to(device) if video else None
+    return v, torch.from_numpy(np.ascontiguousarray(data.audio[b]).astype(np.float32)).to(device)
+
+
 @torch.no_grad()
 def extract_features(
     encoder: torch.nn.Module,
@@ -64,8 +70,7 @@ def extract_features(
     encoder.eval()
     out = []
     for b, order in _batches(ids, batch_size, desc):
-        video = torch.from_numpy(np.ascontiguousarray(data.video[b])).to(device) if modality == "video" else None
-        audio = torch.from_numpy(np.ascontiguousarray(data.audio[b]).astype(np.float32)).to(device)
+        video, audio = _load(data, b, device, video=modality == "video")
         if modality == "video":
             x, _ = eval_views.clips(video, audio, n_clips=n_clips, train_aug=train_aug, generator=generator)
         else:
@@ -102,8 +107,7 @@ def extract_av_features(
         enc.eval()
     out = {"video": [], "audio": []}
     for b, order in _batches(ids, batch_size, desc):
-        video = torch.from_numpy(np.ascontiguousarray(data.video[b])).to(device)
-        audio = torch.from_numpy(np.ascontiguousarray(data.audio[b]).astype(np.float32)).to(device)
+        video, audio = _load(data, b, device, video=True)
         views = eval_views.clips(video, audio, n_clips=n_clips, train_aug=train_aug, generator=generator)
         for m, x in zip(("video", "audio"), views):
             f = encoders[m].features(x, pool="mean").float().cpu().numpy()

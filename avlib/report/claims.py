@@ -191,10 +191,6 @@ class Claim:
         """'supports', 'contradicts' or 'not resolved' (see the module docstring)."""
         return self.judge_full().verdict
 
-    @property
-    def diff(self) -> float:
-        return self.judge_full().diff
-
     def to_dict(self) -> dict:
         """The row the artifacts write: ``claim``, ``task``, ``diff``, ``spread`` (its standard error), ``ci``,
         ``p`` (one-sided, in the verdict's direction; the 'supports' direction when not resolved), ``mdd``,

@@ -29,27 +29,8 @@ from avlib.data.audio import LogMel
 from avlib.data.views import GlobalLocalViews
 from avlib.methods import build_method, views_config
 from avlib.methods.xkd import XKDPretrainConfig
+from tests.methods.test_xkd import SMALL  # the small model and views of the XKD tests
 
-SMALL = {
-    "model": {
-        "video_vit": "micro",
-        "audio_vit": "micro",
-        "decoder_dim": 32,
-        "decoder_depth": 1,
-        "decoder_heads": 4,
-        "projector": {"out_dim": 256, "hidden_dim": 64, "bottleneck_dim": 32},
-    },
-    "views": {
-        "fps": 8,
-        "video_frames": 8,
-        "video_size": 32,
-        "local_video_frames": 4,
-        "local_video_size": 32,
-        "audio_seconds": 1.0,
-        "local_audio_seconds": 0.5,
-    },
-    "audio": {"n_mels": 16, "hop_length": 143, "n_fft": 512},
-}
 # distinct temperatures everywhere, so a swap cannot go unnoticed
 TAU_V, TAU_A, TAU_S = 0.25, 0.06, 0.15
 SCHED = {"teacher_temp_video": TAU_V, "teacher_temp_audio": TAU_A}
