@@ -45,8 +45,10 @@ def to_float_video(video_u8: Tensor) -> Tensor:
     return video_u8.permute(0, 4, 1, 2, 3).to(torch.float32, memory_format=torch.contiguous_format).mul_(1 / 255)
 
 
-def temporal_window(video: Tensor, start: Tensor, length: int, time_dim: int = 2, rows: Tensor | None = None) -> Tensor:
-    """Contiguous windows ``video[rows[n], ..., start[n]:start[n]+length, ...]`` along ``time_dim`` (one gather).
+def temporal_window(video: Tensor, start: Tensor, length: int, time_dim: int = 2, rows: Tensor | None = None,
+                    stride: int = 1) -> Tensor:
+    """Windows ``video[rows[n], ..., start[n] : start[n] + stride * length : stride, ...]`` along ``time_dim``
+    (one gather): ``length`` frames, every ``stride``-th from ``start``.
 
     ``video [B, 3, T, H, W]`` (``time_dim=2``) or cache layout ``[B, T, H, W, 3]`` (``time_dim=1``); ``start [N]``;
     ``rows [N]`` picks the clip of each window (default ``arange(B)``, ``N = B``). Output has ``N`` clips.
@@ -54,13 +56,15 @@ def temporal_window(video: Tensor, start: Tensor, length: int, time_dim: int = 2
     T, dev = video.shape[time_dim], video.device
     start = torch.as_tensor(start, device=dev).long().view(-1)
     rows = torch.arange(video.shape[0], device=dev) if rows is None else rows.to(dev).long().view(-1)
-    if start.numel() != rows.numel() or not 0 < length <= T:
-        raise ValueError(f"need start [{rows.numel()}] and 0 < length <= T={T}; got {tuple(start.shape)}, {length}")
-    if bool((start < 0).any()) or bool((start + length > T).any()):
-        raise ValueError(f"start must lie in [0, {T - length}] for length {length}, got {start.tolist()}")
+    span = stride * (length - 1) + 1
+    if start.numel() != rows.numel() or not 0 < length or not 1 <= stride or span > T:
+        raise ValueError(f"need start [{rows.numel()}], length > 0, stride >= 1 and stride * (length - 1) + 1 <= "
+                         f"T={T}; got {tuple(start.shape)}, length {length}, stride {stride}")
+    if bool((start < 0).any()) or bool((start + span > T).any()):
+        raise ValueError(f"start must lie in [0, {T - span}] for length {length} at stride {stride}, got {start.tolist()}")
     pre = math.prod(video.shape[1:time_dim])
     ar = lambda n: torch.arange(n, device=dev)  # noqa: E731
-    ids = ((rows[:, None, None] * pre + ar(pre)[None, :, None]) * T + start[:, None, None] + ar(length))  # [N, pre, L]
+    ids = ((rows[:, None, None] * pre + ar(pre)[None, :, None]) * T + start[:, None, None] + stride * ar(length))
     out = video.reshape(video.shape[0] * pre * T, -1).index_select(0, ids.view(-1))
     return out.view(rows.numel(), *video.shape[1:time_dim], length, *video.shape[time_dim + 1:])
 
@@ -313,17 +317,35 @@ class _ViewsBase:
             raise ValueError(f"local_audio_seconds={cfg.local_audio_seconds} needs {self.local_audio_samples} samples, "
                              f"more than the global window ({self.global_audio_samples})")
 
+    def frame_stride(self, video_u8: Tensor, audio: Tensor) -> int:
+        """Cached frames per view frame: the cache's frame rate over ``fps``. The cache holds ``T`` frames and
+        ``S`` samples of the same seconds, so its rate is ``T * sample_rate / S`` (8 fps for the profiles'
+        caches: ``fps: 4`` takes every second frame, so 8 view frames span 2 s)."""
+        T, S = video_u8.shape[1], audio.shape[1]
+        src = T * self.sr / S
+        stride = max(1, round(src / self.cfg.fps))
+        if abs(src / self.cfg.fps - stride) > 0.02 * stride:
+            raise ValueError(f"views.fps={self.cfg.fps} does not divide the cached clips' frame rate ({src:.4g} fps: "
+                             f"{T} frames over {S / self.sr:.4g} s); use {src:.4g} or an integer fraction of it")
+        return stride
+
+    def window_span(self, video_u8: Tensor, audio: Tensor) -> int:
+        """Cached frames of the seconds one window covers, ``stride * video_frames`` (its audio spans them)."""
+        return self.frame_stride(video_u8, audio) * self.cfg.video_frames
+
     def _windows(self, video_u8: Tensor, audio: Tensor, t0: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
-        """Float video ``[N, 3, Tg, H, W]`` from frame ``t0`` and the aligned audio ``[N, Lg]`` of clip ``rows``."""
+        """Float video ``[N, 3, Tg, H, W]`` (every ``frame_stride``-th cached frame from frame ``t0``) and the
+        aligned audio ``[N, Lg]`` (from ``t0``'s time) of clip ``rows``."""
         if video_u8.dim() != 5 or video_u8.shape[-1] != 3 or audio.dim() != 2 or audio.shape[0] != video_u8.shape[0]:
             raise ValueError(f"need video_u8 [B, T, H, W, 3] and audio [B, S]; got {tuple(video_u8.shape)}, "
                              f"{tuple(audio.shape)}")
         S, L = audio.shape[1], self.global_audio_samples
-        if video_u8.shape[1] < self.cfg.video_frames or S < L:
+        stride = self.frame_stride(video_u8, audio)
+        if video_u8.shape[1] < self.window_span(video_u8, audio) or S < L:
             raise ValueError(f"clips too short: {video_u8.shape[1]} frames / {S} samples, need "
-                             f"{self.cfg.video_frames} / {L}")
-        a0 = torch.round(t0.double() * self.sr / self.cfg.fps).long().clamp(0, S - L)
-        v = to_float_video(temporal_window(video_u8, t0, self.cfg.video_frames, time_dim=1, rows=rows))
+                             f"{self.window_span(video_u8, audio)} / {L}")
+        a0 = torch.round(t0.double() * self.sr / (self.cfg.fps * stride)).long().clamp(0, S - L)
+        v = to_float_video(temporal_window(video_u8, t0, self.cfg.video_frames, time_dim=1, rows=rows, stride=stride))
         return v, waveform_window(audio.float()[rows], a0, L)
 
     def _video_aug(self, v: Tensor, size: int, scale, gray_p: float, blur_p: float, g) -> Tensor:
@@ -358,7 +380,7 @@ class GlobalLocalViews(_ViewsBase):
         c, g, dev = self.cfg, generator, video_u8.device
         B, T = video_u8.shape[:2]
         rows = torch.arange(B, device=dev)
-        t0 = rand_int(0, max(T - c.video_frames, 0), (B,), g, dev)
+        t0 = rand_int(0, max(T - self.window_span(video_u8, audio), 0), (B,), g, dev)
         vg, wave = self._windows(video_u8, audio, t0, rows)
         out = {"global_start": t0, "video_global": self._video_aug(vg, c.video_size, c.global_crop_scale, 0, 0, g),
                "audio_global": self.logmel(volume_jitter(wave, c.global_volume_jitter, g)),
@@ -417,10 +439,11 @@ class EvalViews(_ViewsBase):
             raise ValueError(f"n_clips must be >= 1, got {n_clips}")
         c, dev = self.cfg, video_u8.device
         B, T = video_u8.shape[:2]
+        span = self.window_span(video_u8, audio)
         if train_aug:  # Supp. A.5: training clips are sampled at random positions
-            t0 = rand_int(0, max(T - c.video_frames, 0), (B * n_clips,), generator, dev)
+            t0 = rand_int(0, max(T - span, 0), (B * n_clips,), generator, dev)
         else:
-            starts = np.linspace(0, max(T - c.video_frames, 0), n_clips).round().astype(np.int64)
+            starts = np.linspace(0, max(T - span, 0), n_clips).round().astype(np.int64)
             t0 = torch.as_tensor(starts, device=dev).repeat(B)
         v, wave = self._windows(video_u8, audio, t0, torch.arange(B, device=dev).repeat_interleave(n_clips))
         if train_aug:

@@ -281,6 +281,35 @@ def test_global_local_views_shapes_alignment_and_determinism():
     assert not torch.equal(o1["audio_local"][0], o2["audio_local"][0])
 
 
+def test_views_at_half_the_cache_frame_rate_take_every_second_frame_and_the_aligned_audio():
+    """XDC's ``fps: 4`` on the 8 fps caches: 8 view frames are every second cached frame and span the 2 s of the
+    aligned audio window (the old views took 8 consecutive frames, 1 s, beside audio from twice the time)."""
+    cfg = ViewConfig(fps=4, video_frames=8, video_size=32, local_video_frames=4, local_video_size=24,
+                     audio_seconds=2.0, local_audio_seconds=0.5, color_jitter=(0, 0, 0, 0), flip_p=0.0,
+                     global_volume_jitter=0.0)
+    seen = []
+    spy = type("Spy", (LogMel,), {"forward": lambda self, w: (seen.append(w), LogMel.forward(self, w))[1]})()
+    views = GlobalLocalViews(cfg, spy)
+    v, a = _clips(T=24, seconds=3.0)  # 8 fps cache: 24 frames, 48000 samples
+    assert views.frame_stride(v, a) == 2 and views.window_span(v, a) == 16
+    out = views(v, a, _gen(5))
+    t0 = out["global_start"]
+    assert (t0 <= 24 - 16).all() and out["video_global"].shape == (4, 3, 8, 32, 32)
+    mean, std = torch.tensor(IMAGENET_MEAN)[:, None], torch.tensor(IMAGENET_STD)[:, None]
+    frames = ((out["video_global"].mean(dim=(-1, -2)) * std + mean) * 255).round().mean(1) - torch.arange(4)[:, None]
+    assert torch.equal(frames, 6 * (t0[:, None] + 2 * torch.arange(8)).float())
+    for b in range(4):  # frame t0 of the 8 fps cache starts at t0 / 8 s: sample t0 * 2000
+        s0 = int(t0[b]) * 2000
+        assert torch.equal(seen[0][b], a[b, s0:s0 + 32000])
+    ev = EvalViews(cfg, LogMel())
+    video, _ = ev.clips(v, a, n_clips=2)
+    vals = ((video.mean(dim=(-1, -2)) * std + mean) * 255).round().mean(1)
+    assert torch.equal(vals[1], 6 * (8 + 2 * torch.arange(8)).float())  # last window starts at 24 - 16
+    with pytest.raises(ValueError, match="views.fps=3"):
+        GlobalLocalViews(ViewConfig(fps=3, video_frames=6, video_size=32, local_video_frames=3, local_video_size=24,
+                                    audio_seconds=2.0, local_audio_seconds=0.5), LogMel())(v, a, _gen(0))
+
+
 def test_eval_views_uniform_clips_sample_major():
     cfg = ViewConfig(**SMALL)
     ev = EvalViews(cfg, LogMel())
