@@ -7,7 +7,10 @@ that defines
   own section (``xkd:``, ``xdc:``); the shared loops never read that section;
 * ``build(cfg, logmel) -> Method``: the model;
 * optionally ``pretrain(cfg, out_dir, *, resume, show_progress) -> summary``: its own training loop (XDC's
-  clustering rounds); without it the step runner (:func:`avlib.train.runner.pretrain`) trains the method.
+  clustering rounds); without it the step runner (:func:`avlib.train.runner.pretrain`) trains the method;
+* optionally ``frontend(cfg) -> nn.Module``: its audio front end (``sample_rate``, ``n_frames(n_samples)``,
+  ``forward(wave [B, S]) -> [B, 1, ., .]``), used by training, evaluation and fine-tuning alike through
+  :func:`avlib.methods.build.logmel_from_config`; without it, XKD's log-mel of ``cfg.audio``.
 
 The step runner drives a :class:`Method` through four calls per run and step, so that nothing in the loop
 knows a method by name::

@@ -82,9 +82,14 @@ def views_config(cfg: PretrainConfig) -> ViewConfig:
 
 
 def logmel_from_config(cfg: PretrainConfig):
-    """The audio front end (:class:`avlib.data.audio.LogMel`) a pretraining config trains and evaluates with."""
+    """The audio front end a pretraining config trains and evaluates with: the method module's ``frontend(cfg)``
+    when it defines one (a module with ``sample_rate``, ``n_frames(n_samples)`` and ``forward(wave [B, S])``,
+    e.g. a Kaldi fbank), else XKD's log-mel (:class:`avlib.data.audio.LogMel`) of ``cfg.audio``."""
     from avlib.data.audio import LogMel
 
+    mod = _module(cfg.method)
+    if hasattr(mod, "frontend"):
+        return mod.frontend(cfg)
     a = cfg.audio
     return LogMel(
         sample_rate=a.sample_rate, n_fft=a.n_fft, hop_length=a.hop_length, n_mels=a.n_mels, mean=a.mean, std=a.std
