@@ -10,7 +10,9 @@ that defines
   clustering rounds); without it the step runner (:func:`avlib.train.runner.pretrain`) trains the method;
 * optionally ``frontend(cfg) -> nn.Module``: its audio front end (``sample_rate``, ``n_frames(n_samples)``,
   ``forward(wave [B, S]) -> [B, 1, ., .]``), used by training, evaluation and fine-tuning alike through
-  :func:`avlib.methods.build.logmel_from_config`; without it, XKD's log-mel of ``cfg.audio``.
+  :func:`avlib.methods.build.logmel_from_config`; without it, XKD's log-mel of ``cfg.audio``;
+* optionally ``view_config(cfg) -> avlib.data.views.ViewConfig``: its training and evaluation view recipe
+  (:func:`avlib.methods.build.views_config`); without it, ``cfg.views`` with XKD's augmentation defaults.
 
 The step runner drives a :class:`Method` through four calls per run and step, so that nothing in the loop
 knows a method by name::

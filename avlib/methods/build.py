@@ -77,7 +77,11 @@ def build_method(cfg: PretrainConfig, logmel):
 
 
 def views_config(cfg: PretrainConfig) -> ViewConfig:
-    """The data-side view recipe of a pretraining config."""
+    """The data-side view recipe of a pretraining config: the method module's ``view_config(cfg)`` when it
+    defines one (MAViL: no colour or volume jitter, no local views), else ``cfg.views`` with XKD's defaults."""
+    mod = _module(cfg.method)
+    if hasattr(mod, "view_config"):
+        return mod.view_config(cfg)
     return ViewConfig(**dataclasses.asdict(cfg.views), audio_patch_frames=cfg.model.audio_patch[1])
 
 
