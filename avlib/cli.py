@@ -7,6 +7,7 @@ Commands
   data check      validate a copy of a real dataset against its official lists (non-zero exit if not usable)
   data prepare    where to get a real dataset, the layout it must have, then data check
   data manifest   write manifest.csv of a real dataset's present clips (input of data cache)
+  data fbank-stats  dataset mean/std of a MAViL config's Kaldi fbank over a cached training split
   pretrain        train one pretraining configuration (works under torchrun)
   evaluate        frozen-feature evaluation of a pretrained run on the profile's downstream tasks
   finetune        end-to-end fine-tuning of a run's encoder on one task (Tables S6/S7 recipes)
@@ -60,6 +61,46 @@ def cmd_data_cache(a) -> int:
         kw = {**c, **(spec or {})}
         out[name] = build_cache(Path(a.data) / name, Path(a.out) / name, **kw)
     _atomic_json(out, Path(a.out) / "summary.json")
+    return 0
+
+
+def cmd_data_fbank_stats(a) -> int:
+    """MAViL's fbank normalisation statistics, computed once over the training split of the run's cache."""
+    import dataclasses
+
+    import numpy as np
+
+    from avlib.config import ConfigError
+    from avlib.data.cache import load_cache
+    from avlib.data.fbank_frontend import fbank_stats, write_fbank_stats
+    from avlib.methods.build import views_config
+    from avlib.paths import resolve
+    from avlib.profiles import load_pretrain_config
+    from avlib.train.runner import pretrain_indices
+
+    cfg = load_pretrain_config(a.config, profile=a.profile, schedule=a.schedule)
+    if not hasattr(cfg, "mavil"):
+        raise ConfigError(f"{a.config}: fbank statistics are for MAViL configs (method {cfg.method!r})")
+    cfg = dataclasses.replace(
+        cfg, mavil=dataclasses.replace(cfg.mavil, fbank=dataclasses.replace(cfg.mavil.fbank, stats=""))
+    )
+    from avlib.methods.mavil import frontend
+
+    fe = frontend(cfg)
+    data = load_cache(resolve(cfg.data.cache))
+    ids = np.sort(pretrain_indices(data, cfg))
+    window = int(round(views_config(cfg).audio_seconds * fe.sample_rate))
+    stats = fbank_stats(np.asarray(data.audio)[ids], fe, window_samples=window)
+    stats.update(cache=cfg.data.cache, split=cfg.data.split, config=str(a.config))
+    write_fbank_stats(stats, a.out)
+    log.info(
+        "fbank statistics of %d clips (%d frames): mean %.4f, std %.4f -> %s",
+        stats["clips"],
+        stats["frames"],
+        stats["mean"],
+        stats["std"],
+        a.out,
+    )
     return 0
 
 
@@ -335,6 +376,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default="cache")
     c.add_argument("--profile")
     c.set_defaults(func=cmd_data_cache)
+    fs = d.add_parser("fbank-stats", help="mean/std of a MAViL config's Kaldi fbank over its training split")
+    fs.add_argument("--config", required=True, help="a MAViL run file (its data.cache and split are used)")
+    fs.add_argument("--schedule", default="mavil")
+    fs.add_argument("--out", required=True, help="JSON file (mavil.fbank.stats of the runs)")
+    fs.add_argument("--profile")
+    fs.set_defaults(func=cmd_data_fbank_stats)
     v = d.add_parser("preview", help="PNG grid of frames + spectrograms per class")
     v.add_argument("--dataset", default="data/ks")
     v.add_argument("--out", default="docs/avsynth_preview.png")

@@ -10,6 +10,7 @@ agreement to 1e-6 (max-norm relative per quantity; identical code paths agree ex
 
     python tools/method_reference.py --rev e0e6841 --out tests/fixtures/method_reference_e0e6841.pt
     python tools/method_reference.py --out /tmp/now.pt          # the working tree
+    python tools/method_reference.py --rev <sha> --method mavil --out tests/fixtures/method_reference_mavil.pt
 
 With ``--rev`` the numbers come from a temporary ``git worktree`` of that revision (this script runs there
 with ``PYTHONPATH`` pointing at it). ``COMPAT`` lists the settings that reproduce the reference's behaviour
@@ -60,7 +61,7 @@ def _grad_summary(name: str, g):
     return torch.stack([g.sum(), g.norm(), (g * d1).sum(), (g * d2).sum()])
 
 
-def compute(root: Path) -> dict:
+def compute(root: Path, only_method: str | None = None) -> dict:
     """``{run: {'logs': {name: float}, 'grad_names': [param, ...], 'grads': tensor[n_params, 4]}}`` for every
     run file under ``root`` (per parameter: the gradient's sum, norm and two seeded random projections)."""
     import torch
@@ -73,14 +74,23 @@ def compute(root: Path) -> dict:
     print(f"avlib from {Path(avlib.__file__).parent}, params from {root}", flush=True)
     torch.set_num_threads(1)
     out = {}
+    import yaml
+
     for run_file in sorted((root / "params/pretrain").glob("*.yaml")):
-        method = "xdc" if run_file.stem.startswith("xdc") else "xkd"
+        method = (yaml.safe_load(run_file.read_text()) or {}).get("method", "xkd")
+        if only_method and method != only_method:
+            continue
         compat = [f"{k}={str(v).lower()}" for k, (v, _) in COMPAT.items() if _knows(config_class(method), k)]
-        schedule = "xdc" if method == "xdc" else "main"
+        schedule = "main" if method == "xkd" else method
         cfg = load_pretrain_config(run_file, profile="smoke", root=root, overrides=compat, schedule=schedule)
         logmel = logmel_from_config(cfg)
         torch.manual_seed(0)
         model = build_method(cfg, logmel).train()
+        if getattr(getattr(cfg, "mavil", None), "teacher", ""):  # stage 2: a seeded stage-1 model as the teacher
+            torch.manual_seed(1)
+            stage1 = dataclasses.replace(cfg.mavil, recon_raw=True, target="raw", teacher="")
+            teacher = build_method(dataclasses.replace(cfg, mavil=stage1), logmel).backbone.eval()
+            model._teacher.append(teacher.requires_grad_(False))
         g = torch.Generator().manual_seed(1234)
         video = torch.randint(0, 256, (BATCH, 16, 40, 40, 3), generator=g, dtype=torch.uint8)
         audio = 0.1 * torch.randn(BATCH, 32000, generator=g)
@@ -109,6 +119,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rev", help="git revision to compute at (a temporary worktree); default: the working tree")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--method", help="only the run files of this method (a later method's own fixture)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     repo = Path(__file__).resolve().parents[1]
@@ -122,7 +133,9 @@ def main(argv=None) -> int:
                 ["git", "-C", str(repo), "describe", "--always", "--dirty"], capture_output=True, text=True
             ).stdout.strip()
         )
-        torch.save({"rev": rev, "compat": {k: v for k, (v, _) in COMPAT.items()}, "runs": compute(root)}, a.out)
+        torch.save(
+            {"rev": rev, "compat": {k: v for k, (v, _) in COMPAT.items()}, "runs": compute(root, a.method)}, a.out
+        )
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         wt = Path(tmp) / "wt"
@@ -130,7 +143,8 @@ def main(argv=None) -> int:
         try:
             env = {**os.environ, "PYTHONPATH": str(wt), "AVLIB_ROOT": str(wt)}
             subprocess.run(
-                [sys.executable, __file__, "--worker", "--rev", a.rev, "--out", str(Path(a.out).resolve())],
+                [sys.executable, __file__, "--worker", "--rev", a.rev, "--out", str(Path(a.out).resolve())]
+                + (["--method", a.method] if a.method else []),
                 cwd=wt,
                 env=env,
                 check=True,
