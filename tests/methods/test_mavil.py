@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cfg(run="mavil", **sets):
-    over = [f"{k}={v}" for k, v in sets.items()]
+    over = ["mavil.fbank.stats=''"] + [f"{k}={v}" for k, v in sets.items()]  # AudioSet's statistics
     return load_pretrain_config(
         ROOT / "params/pretrain" / f"{run}.yaml", profile="smoke", schedule="mavil", root=ROOT, overrides=over
     )
