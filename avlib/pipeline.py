@@ -384,10 +384,13 @@ def build_pipeline(root: Path, seeds: list[int] | None = None) -> dict:
     for ix in indexes:
         stages.update(_method_stages(ix, outputs))
     for ix in indexes:
+        # figures load models, whose front end may read a prepared input (MAViL's fbank statistics)
+        needs = list(dict.fromkeys(n for g in ix.groups.values() for n in g.get("needs", [])))
         for kind in ARTIFACT_KINDS:  # pages read the tables' and figures' metrics: after them
             for aid, k in ix.artifacts.items():
                 if k == kind:
-                    stages[aid] = _artifact_stage(aid, kind, ix, outputs, root)
+                    more = needs if kind == "figures" else ()
+                    stages[aid] = _artifact_stage(aid, kind, ix, outputs, root, more=more)
     arts = [a for ix in indexes for a in ix.artifacts]
     return {
         "vars": ["params/profile.yaml"],
