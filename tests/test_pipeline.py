@@ -80,6 +80,8 @@ def test_prepared_inputs_and_stage2_teachers_are_dependencies():
     s1, s2 = stages["mavil_pretrain"], stages["mavil_stage2_pretrain"]
     assert "work/mavil/fbank_stats.json" in s1["do"]["deps"] and "work/mavil/fbank_stats.json" in s2["do"]["deps"]
     assert "work/mavil/fbank_stats.json" in stages["mavil_eval"]["do"]["deps"]
+    assert "work/mavil/fbank_stats.json" in stages["mavil_fig03_reconstructions"]["deps"]  # it loads models
+    assert "work/mavil/fbank_stats.json" not in stages["mavil_tab01_mask_ratio"]["deps"]  # a table reads JSON
     assert "work/mavil/runs/${item.teacher}" in s2["do"]["deps"]
     assert not any("item.teacher" in d for d in s1["do"]["deps"])
     items = s2["foreach"]
