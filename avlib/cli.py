@@ -242,12 +242,22 @@ def cmd_evaluate(a) -> int:
 
 
 def cmd_finetune(a) -> int:
+    from avlib import checkpoint
     from avlib.finetune import finetune
     from avlib.profiles import finetune_task, load_profile
-
-    task, recipe = finetune_task(load_profile(a.profile), a.task)
     from avlib.train.process import resolve_device
 
+    prof = load_profile(a.profile)
+    method = checkpoint.load(Path(a.run) / "final.pt")["config"].get("method", "xkd")
+    if method == "mavil":  # MAViL's recipes (Table 10): audio, video or audio+video with fusion blocks
+        from avlib.finetune.mavil import finetune_mavil, mavil_finetune_task
+
+        task, recipe = mavil_finetune_task(prof, a.task)
+        res = finetune_mavil(a.run, task, recipe, device=resolve_device(a.device), desc=f"finetune {a.run}/{a.task}")
+        res["task"] = a.task
+        _atomic_json(res, a.out)
+        return 0
+    task, recipe = finetune_task(prof, a.task)
     res = finetune(
         a.run,
         task,

@@ -273,8 +273,9 @@ def _method_stages(ix: Index, out: Outputs) -> dict:
                 },
             }
             out.files.update(f"{spec['dir']}/{k}.json" for k in items)
-        ft_code = _code(("avlib.finetune", f"avlib.methods.{ix.method}"))
         for fam, spec in g.get("finetunes", {}).items():
+            # the trainer a method's fine-tunes run (default: XKD's), and the profile keys of their recipes
+            ft_code = _code((spec.get("code", "avlib.finetune"), f"avlib.methods.{ix.method}"))
             items = {
                 f"{r}_{t}": {"run": r, "task": t}
                 for r in ix.runs(gname, spec.get("configs"), aa=False)
@@ -286,7 +287,7 @@ def _method_stages(ix: Index, out: Outputs) -> dict:
                     "cmd": f"python -m avlib finetune --run {g['dir']}/${{item.run}} --task ${{item.task}} "
                     f"--out {spec['dir']}/${{key}}.json",
                     "deps": [f"{g['dir']}/${{item.run}}", "cache", *g.get("needs", []), *ft_code],
-                    "params": _profile_params("eval", "finetune"),
+                    "params": _profile_params(*spec.get("params", ["eval", "finetune"])),
                     "outs": _plain(f"{spec['dir']}/${{key}}.json"),
                 },
             }

@@ -90,6 +90,29 @@ def test_prepared_inputs_and_stage2_teachers_are_dependencies():
     assert {f"mavil_s{s}" for s in range(3)} | {f"mavil_nofusion_s{s}" for s in range(3)} <= set(s1["foreach"])
 
 
+def test_a_finetune_family_names_its_trainer_and_recipe_params(tmp_path):
+    root = _copy_project(tmp_path)
+    ix = yaml.safe_load((root / "params/index/mavil.yaml").read_text())
+    ix["groups"]["mavil_stage2"]["finetunes"] = {
+        "mavil_finetune": {
+            "dir": "work/mavil/finetunes",
+            "tasks": ["ks_av"],
+            "configs": ["mavil_stage2"],
+            "code": "avlib.finetune.mavil",
+            "params": ["mavil.finetune"],
+        }
+    }
+    (root / "params/index/mavil.yaml").write_text(yaml.safe_dump(ix))
+    st = build_pipeline(root)["stages"]["mavil_finetune"]
+    assert "avlib/finetune/mavil.py" in st["do"]["deps"] and "avlib/finetune/trainer.py" in st["do"]["deps"]
+    assert st["do"]["params"] == [{"params/profiles/${profile}.yaml": ["mavil.finetune"]}]
+    assert "work/mavil/fbank_stats.json" in st["do"]["deps"]
+    xkd = build_pipeline(ROOT)["stages"]["finetune"]["do"]  # the default: XKD's trainer and recipes
+    assert "avlib/finetune/mavil.py" not in xkd["deps"] and xkd["params"] == [
+        {"params/profiles/${profile}.yaml": ["eval", "finetune"]}
+    ]
+
+
 def test_a_teacher_that_the_run_file_does_not_name_is_refused(tmp_path):
     root = _copy_project(tmp_path)
     ix = yaml.safe_load((root / "params/index/mavil.yaml").read_text())

@@ -42,7 +42,7 @@ from avlib.seed import make_generator
 from avlib.train.process import resolve_device, setup_process
 from avlib.train.schedules import cosine_schedule
 
-__all__ = ["AVFinetuneRecipe", "AVClassifier", "finetune_mavil"]
+__all__ = ["AVFinetuneRecipe", "AVClassifier", "finetune_mavil", "mavil_finetune_task"]
 log = logging.getLogger("avlib.finetune")
 MODALITIES = ("audio", "video", "av")
 
@@ -250,4 +250,32 @@ def finetune_mavil(
         "underfit": underfit,
         "recipe": to_dict(rec),
         "wall_s": round(time.time() - t0, 2),
+    }
+
+
+def mavil_finetune_task(prof: dict, task: str) -> tuple[dict, dict]:
+    """``(task, recipe dict)`` of ``task`` from the profile's ``mavil.finetune`` section: ``tasks.<task>`` holds
+    ``dataset``, ``modality`` (audio | video | av), optional ``multilabel`` and ``recipe`` (a key of ``recipes``),
+    and any recipe override."""
+    where = f"params/profiles/{prof.get('name', '?')}.yaml: mavil.finetune"
+    ft = (prof.get("mavil") or {}).get("finetune")
+    if not ft:
+        from avlib.config import ConfigError
+
+        raise ConfigError(f"{where}: missing")
+    tasks, recipes = ft.get("tasks", {}), ft.get("recipes", {})
+    if task not in tasks:
+        from avlib.config import ConfigError
+
+        raise ConfigError(f"{where}.tasks: no task {task!r}; available: {sorted(tasks)}")
+    spec = dict(tasks[task])
+    name = spec.pop("recipe", None)
+    if name not in recipes:
+        from avlib.config import ConfigError
+
+        raise ConfigError(f"{where}.tasks.{task}.recipe: {name!r} is not one of {sorted(recipes)}")
+    keys = {"dataset", "modality", "multilabel"}
+    return {k: v for k, v in spec.items() if k in keys}, {
+        **recipes[name],
+        **{k: v for k, v in spec.items() if k not in keys},
     }

@@ -107,3 +107,24 @@ def test_finetune_trains_the_video_encoder_at_half_rate_and_reports_1_and_n_clip
     assert audio["modality"] == "audio" and 0 <= audio["test"] <= 100
     with pytest.raises(ValueError, match="modality must be one of"):
         finetune_mavil(run, {"dataset": str(cache), "modality": "text"}, rec)
+
+
+def test_tasks_and_recipes_come_from_the_profiles_mavil_section():
+    from avlib.config import ConfigError
+    from avlib.finetune.mavil import mavil_finetune_task
+
+    prof = {
+        "name": "p",
+        "mavil": {
+            "finetune": {
+                "recipes": {"av": {"epochs": 3, "lr": 1e-3}},
+                "tasks": {"ks_av": {"dataset": "cache/ks", "modality": "av", "recipe": "av", "lr": 5e-4}},
+            }
+        },
+    }
+    task, recipe = mavil_finetune_task(prof, "ks_av")
+    assert task == {"dataset": "cache/ks", "modality": "av"} and recipe == {"epochs": 3, "lr": 5e-4}
+    with pytest.raises(ConfigError, match="no task 'esc'"):
+        mavil_finetune_task(prof, "esc")
+    with pytest.raises(ConfigError, match="mavil.finetune: missing"):
+        mavil_finetune_task({"name": "p"}, "ks_av")
