@@ -90,24 +90,15 @@ def test_prepared_inputs_and_stage2_teachers_are_dependencies():
     assert {f"mavil_s{s}" for s in range(3)} | {f"mavil_nofusion_s{s}" for s in range(3)} <= set(s1["foreach"])
 
 
-def test_a_finetune_family_names_its_trainer_and_recipe_params(tmp_path):
-    root = _copy_project(tmp_path)
-    ix = yaml.safe_load((root / "params/index/mavil.yaml").read_text())
-    ix["groups"]["mavil_stage2"]["finetunes"] = {
-        "mavil_finetune": {
-            "dir": "work/mavil/finetunes",
-            "tasks": ["ks_av"],
-            "configs": ["mavil_stage2"],
-            "code": "avlib.finetune.mavil",
-            "params": ["mavil.finetune"],
-        }
-    }
-    (root / "params/index/mavil.yaml").write_text(yaml.safe_dump(ix))
-    st = build_pipeline(root)["stages"]["mavil_finetune"]
+def test_a_finetune_family_names_its_trainer_and_recipe_params():
+    """MAViL's fine-tunes run its own trainer (``code:``) with the profile's ``mavil.finetune`` recipes (``params:``)."""
+    stages = build_pipeline(ROOT)["stages"]
+    st = stages["mavil_stage2_finetune"]
     assert "avlib/finetune/mavil.py" in st["do"]["deps"] and "avlib/finetune/trainer.py" in st["do"]["deps"]
     assert st["do"]["params"] == [{"params/profiles/${profile}.yaml": ["mavil.finetune"]}]
     assert "work/mavil/fbank_stats.json" in st["do"]["deps"]
-    xkd = build_pipeline(ROOT)["stages"]["finetune"]["do"]  # the default: XKD's trainer and recipes
+    assert set(st["foreach"]) == {f"mavil_stage2_s{s}_{t}" for s in range(3) for t in ("ks_a", "ks_v", "ks_av")}
+    xkd = stages["finetune"]["do"]  # the default: XKD's trainer and recipes
     assert "avlib/finetune/mavil.py" not in xkd["deps"] and xkd["params"] == [
         {"params/profiles/${profile}.yaml": ["eval", "finetune"]}
     ]
@@ -247,7 +238,7 @@ def test_every_stage_lists_the_import_closure_of_what_it_runs():
         for g in ix.groups.values():
             for fam, entry in [
                 *((f, "avlib.eval.protocol") for f in g.get("evals", {})),
-                *((f, "avlib.finetune") for f in g.get("finetunes", {})),
+                *((f, spec.get("code", "avlib.finetune")) for f, spec in g.get("finetunes", {}).items()),
             ]:
                 code = {d for d in stages[fam]["do"]["deps"] if d.startswith("avlib/")}
                 want = {f"avlib/{f}" for f in import_closure((entry, f"avlib.methods.{ix.method}"))}
