@@ -252,7 +252,7 @@ def cmd_finetune(a) -> int:
     if method == "mavil":  # MAViL's recipes (Table 10): audio, video or audio+video with fusion blocks
         from avlib.finetune.mavil import finetune_mavil, mavil_finetune_task
 
-        task, recipe = mavil_finetune_task(prof, a.task)
+        task, recipe = mavil_finetune_task(prof["name"], a.task)
         res = finetune_mavil(a.run, task, recipe, device=resolve_device(a.device), desc=f"finetune {a.run}/{a.task}")
         res["task"] = a.task
         _atomic_json(res, a.out)

@@ -287,7 +287,12 @@ def _method_stages(ix: Index, out: Outputs) -> dict:
                     "cmd": f"python -m avlib finetune --run {g['dir']}/${{item.run}} --task ${{item.task}} "
                     f"--out {spec['dir']}/${{key}}.json",
                     "deps": [f"{g['dir']}/${{item.run}}", "cache", *g.get("needs", []), *ft_code],
-                    "params": _profile_params(*spec.get("params", ["eval", "finetune"])),
+                    "params": [
+                        *(_profile_params(*spec["params"]) if spec.get("params") else []),
+                        *({f: None} for f in spec.get("params_files", [])),
+                    ]
+                    if "params" in spec or "params_files" in spec
+                    else _profile_params("eval", "finetune"),
                     "outs": _plain(f"{spec['dir']}/${{key}}.json"),
                 },
             }

@@ -91,11 +91,12 @@ def test_prepared_inputs_and_stage2_teachers_are_dependencies():
 
 
 def test_a_finetune_family_names_its_trainer_and_recipe_params():
-    """MAViL's fine-tunes run its own trainer (``code:``) with the profile's ``mavil.finetune`` recipes (``params:``)."""
+    """MAViL's fine-tunes run its own trainer (``code:``) with the recipes of ``params/finetune/mavil_<profile>.yaml``
+    (``params_files:``) and no profile key (``params: []``)."""
     stages = build_pipeline(ROOT)["stages"]
     st = stages["mavil_stage2_finetune"]
     assert "avlib/finetune/mavil.py" in st["do"]["deps"] and "avlib/finetune/trainer.py" in st["do"]["deps"]
-    assert st["do"]["params"] == [{"params/profiles/${profile}.yaml": ["mavil.finetune"]}]
+    assert st["do"]["params"] == [{"params/finetune/mavil_${profile}.yaml": None}]
     assert "work/mavil/fbank_stats.json" in st["do"]["deps"]
     assert set(st["foreach"]) == {f"mavil_stage2_s{s}_{t}" for s in range(3) for t in ("ks_a", "ks_v", "ks_av")}
     xkd = stages["finetune"]["do"]  # the default: XKD's trainer and recipes

@@ -253,29 +253,21 @@ def finetune_mavil(
     }
 
 
-def mavil_finetune_task(prof: dict, task: str) -> tuple[dict, dict]:
-    """``(task, recipe dict)`` of ``task`` from the profile's ``mavil.finetune`` section: ``tasks.<task>`` holds
+def mavil_finetune_task(profile: str, task: str, root=None) -> tuple[dict, dict]:
+    """``(task, recipe dict)`` of ``task`` from ``params/finetune/mavil_<profile>.yaml``: ``tasks.<task>`` holds
     ``dataset``, ``modality`` (audio | video | av), optional ``multilabel`` and ``recipe`` (a key of ``recipes``),
     and any recipe override."""
-    where = f"params/profiles/{prof.get('name', '?')}.yaml: mavil.finetune"
-    ft = (prof.get("mavil") or {}).get("finetune")
-    if not ft:
-        from avlib.config import ConfigError
+    from avlib.config import ConfigError, read_yaml
 
-        raise ConfigError(f"{where}: missing")
+    where = f"params/finetune/mavil_{profile}.yaml"
+    ft = read_yaml(resolve(where, root))
     tasks, recipes = ft.get("tasks", {}), ft.get("recipes", {})
     if task not in tasks:
-        from avlib.config import ConfigError
-
-        raise ConfigError(f"{where}.tasks: no task {task!r}; available: {sorted(tasks)}")
+        raise ConfigError(f"{where}: tasks: no task {task!r}; available: {sorted(tasks)}")
     spec = dict(tasks[task])
     name = spec.pop("recipe", None)
     if name not in recipes:
-        from avlib.config import ConfigError
-
-        raise ConfigError(f"{where}.tasks.{task}.recipe: {name!r} is not one of {sorted(recipes)}")
+        raise ConfigError(f"{where}: tasks.{task}.recipe: {name!r} is not one of {sorted(recipes)}")
     keys = {"dataset", "modality", "multilabel"}
-    return {k: v for k, v in spec.items() if k in keys}, {
-        **recipes[name],
-        **{k: v for k, v in spec.items() if k not in keys},
-    }
+    recipe = {**recipes[name], **{k: v for k, v in spec.items() if k not in keys}}
+    return {k: v for k, v in spec.items() if k in keys}, recipe

@@ -109,22 +109,21 @@ def test_finetune_trains_the_video_encoder_at_half_rate_and_reports_1_and_n_clip
         finetune_mavil(run, {"dataset": str(cache), "modality": "text"}, rec)
 
 
-def test_tasks_and_recipes_come_from_the_profiles_mavil_section():
+def test_tasks_and_recipes_come_from_the_profiles_mavil_finetune_file(tmp_path):
     from avlib.config import ConfigError
     from avlib.finetune.mavil import mavil_finetune_task
 
-    prof = {
-        "name": "p",
-        "mavil": {
-            "finetune": {
-                "recipes": {"av": {"epochs": 3, "lr": 1e-3}},
-                "tasks": {"ks_av": {"dataset": "cache/ks", "modality": "av", "recipe": "av", "lr": 5e-4}},
-            }
-        },
-    }
-    task, recipe = mavil_finetune_task(prof, "ks_av")
+    (tmp_path / "params/finetune").mkdir(parents=True)
+    (tmp_path / "params/finetune/mavil_p.yaml").write_text(
+        "recipes: {av: {epochs: 3, lr: 1.0e-3}}\n"
+        "tasks: {ks_av: {dataset: cache/ks, modality: av, recipe: av, lr: 5.0e-4}}\n"
+    )
+    task, recipe = mavil_finetune_task("p", "ks_av", root=tmp_path)
     assert task == {"dataset": "cache/ks", "modality": "av"} and recipe == {"epochs": 3, "lr": 5e-4}
     with pytest.raises(ConfigError, match="no task 'esc'"):
-        mavil_finetune_task(prof, "esc")
-    with pytest.raises(ConfigError, match="mavil.finetune: missing"):
-        mavil_finetune_task({"name": "p"}, "ks_av")
+        mavil_finetune_task("p", "esc", root=tmp_path)
+    with pytest.raises(ConfigError, match="not found"):
+        mavil_finetune_task("q", "ks_av", root=tmp_path)
+    for prof in ("smoke", "tiny", "paper"):  # the committed files resolve every task to a valid recipe
+        for t in ("ks_a", "ks_v", "ks_av", "esc"):
+            AVFinetuneRecipe(**mavil_finetune_task(prof, t, root=ROOT)[1])
