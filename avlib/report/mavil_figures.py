@@ -16,10 +16,8 @@ import torch
 from avlib.losses.reconstruction import masked_mse
 from avlib.paths import resolve
 from avlib.profiles import active_profile_name
-from avlib.report.artifact import Result, claims_block, finish_artifact, overall_verdict
-from avlib.report.claims import Claim
-from avlib.report.figures_models import reconstruction_figure
-from avlib.report.tables import by_seed, markdown_table
+from avlib.report.artifact import Result
+from avlib.report.reconstruction_page import reconstruction_artifact
 
 __all__ = ["mavil_reconstruct", "run_mavil_fig03_reconstructions"]
 
@@ -109,69 +107,23 @@ def run_mavil_fig03_reconstructions(
                 "run": run,
             }
     tidy = pd.DataFrame(rows)
-    claims = []
-    for k in ("audio", "video"):
-        sel = tidy[(tidy.modality == k) & np.isclose(tidy.mask_ratio, show_ratio)].sort_values("seed")
-        if not len(sel):
-            raise ValueError(f"{artifact_id}: show_ratio {show_ratio} is not one of the ratios {list(ratios)}")
-        claims.append(
-            Claim(
-                f"{k} reconstruction at {show_ratio:.0%} masking beats predicting the dataset mean (all-zero baseline)",
-                k,
-                by_seed(sel, "zero_baseline"),
-                by_seed(sel, "masked_error"),
-                paired=True,
-            ).to_dict()
-        )
-    overall, counts = overall_verdict(claims)
-    piv = (
-        tidy.groupby(["modality", "mask_ratio"])
-        .agg(mean=("masked_error", "mean"), std=("masked_error", "std"), base=("zero_baseline", "mean"))
-        .reset_index()
-    )
-    md = [
-        f"# MAViL Fig. 3: audio and video reconstructed from masked inputs (profile `{profile}`)",
-        "",
-        f"Stage-1 encoders, fusion encoder and decoders of runs {list(runs)} on {n_clips} `{dataset}` {split} clips, "
-        "both modalities masked at the same ratio and reconstructed together; masked-patch MSE on the normalised "
-        "inputs (Eq. 1), mean over 3 mask draws, mean ± sd over runs; the baseline is the same loss of an all-zero "
-        "prediction. Pictures: the first run, visible patches pasted back.",
-        "",
-        markdown_table(
-            ["modality", "mask ratio", "masked-patch error", "all-zero baseline"],
-            [
-                [
-                    r.modality,
-                    f"{r.mask_ratio:.0%}",
-                    f"{r.mean:.3f} ± {r.std:.3f}" if np.isfinite(r.std) else f"{r.mean:.3f}",
-                    f"{r.base:.3f}",
-                ]
-                for r in piv.itertuples()
-            ],
-        ),
-        "",
-        *claims_block(
-            "the stage-1 decoders reconstruct both modalities from heavily masked inputs",
-            overall,
-            counts,
-            claims,
-            "measured diff (baseline - error)",
-        ),
-    ]
-    metrics = {f"{r.modality}/{r.mask_ratio:.2f}/error": r.mean for r in piv.itertuples()}
-    fig = reconstruction_figure(
-        examples, tidy, title=f"MAViL reconstructions (profile {profile}, run {examples['run']})"
-    )
-    return finish_artifact(
-        out,
+    return reconstruction_artifact(
         tidy=tidy,
-        md=md,
-        metrics=metrics,
-        claims=claims,
-        fig=fig,
-        fig_data=tidy,
+        examples=examples,
+        show={"audio": show_ratio, "video": show_ratio},
+        claim_text="{modality} reconstruction at {ratio:.0%} masking beats predicting the dataset mean "
+        "(all-zero baseline)",
+        header=f"# MAViL Fig. 3: audio and video reconstructed from masked inputs (profile `{profile}`)",
+        lead=f"Stage-1 encoders, fusion encoder and decoders of runs {list(runs)} on {n_clips} `{dataset}` {split} "
+        "clips, both modalities masked at the same ratio and reconstructed together; masked-patch MSE on the "
+        "normalised inputs (Eq. 1), mean over 3 mask draws, mean ± sd over runs; the baseline is the same loss of "
+        "an all-zero prediction. Pictures: the first run, visible patches pasted back.",
+        statement="the stage-1 decoders reconstruct both modalities from heavily masked inputs",
+        figure_title=f"MAViL reconstructions (profile {profile}, run {examples['run']})",
+        out=out,
         profile=profile,
         started=t0,
         root=root,
         extra={"artifact": artifact_id, "runs": list(runs), "dataset": dataset},
+        artifact_id=artifact_id,
     )
