@@ -66,41 +66,9 @@ def cmd_data_cache(a) -> int:
 
 def cmd_data_fbank_stats(a) -> int:
     """MAViL's fbank normalisation statistics, computed once over the training split of the run's cache."""
-    import dataclasses
+    from avlib.methods.mavil_stats import config_fbank_stats
 
-    import numpy as np
-
-    from avlib.config import ConfigError
-    from avlib.data.cache import load_cache
-    from avlib.data.fbank_frontend import fbank_stats, write_fbank_stats
-    from avlib.methods.build import views_config
-    from avlib.paths import resolve
-    from avlib.profiles import load_pretrain_config
-    from avlib.train.runner import pretrain_indices
-
-    cfg = load_pretrain_config(a.config, profile=a.profile, schedule=a.schedule)
-    if not hasattr(cfg, "mavil"):
-        raise ConfigError(f"{a.config}: fbank statistics are for MAViL configs (method {cfg.method!r})")
-    cfg = dataclasses.replace(
-        cfg, mavil=dataclasses.replace(cfg.mavil, fbank=dataclasses.replace(cfg.mavil.fbank, stats=""))
-    )
-    from avlib.methods.mavil import frontend
-
-    fe = frontend(cfg)
-    data = load_cache(resolve(cfg.data.cache))
-    ids = np.sort(pretrain_indices(data, cfg))
-    window = int(round(views_config(cfg).audio_seconds * fe.sample_rate))
-    stats = fbank_stats(np.asarray(data.audio)[ids], fe, window_samples=window)
-    stats.update(cache=cfg.data.cache, split=cfg.data.split, config=str(a.config))
-    write_fbank_stats(stats, a.out)
-    log.info(
-        "fbank statistics of %d clips (%d frames): mean %.4f, std %.4f -> %s",
-        stats["clips"],
-        stats["frames"],
-        stats["mean"],
-        stats["std"],
-        a.out,
-    )
+    config_fbank_stats(a.config, a.out, profile=a.profile, schedule=a.schedule)
     return 0
 
 
@@ -274,12 +242,22 @@ def cmd_evaluate(a) -> int:
 
 
 def cmd_finetune(a) -> int:
+    from avlib import checkpoint
     from avlib.finetune import finetune
     from avlib.profiles import finetune_task, load_profile
-
-    task, recipe = finetune_task(load_profile(a.profile), a.task)
     from avlib.train.process import resolve_device
 
+    prof = load_profile(a.profile)
+    method = checkpoint.load(Path(a.run) / "final.pt")["config"].get("method", "xkd")
+    if method == "mavil":  # MAViL's recipes (Table 10): audio, video or audio+video with fusion blocks
+        from avlib.finetune.mavil import finetune_mavil, mavil_finetune_task
+
+        task, recipe = mavil_finetune_task(prof["name"], a.task)
+        res = finetune_mavil(a.run, task, recipe, device=resolve_device(a.device), desc=f"finetune {a.run}/{a.task}")
+        res["task"] = a.task
+        _atomic_json(res, a.out)
+        return 0
+    task, recipe = finetune_task(prof, a.task)
     res = finetune(
         a.run,
         task,
@@ -523,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--repeats", type=int, default=3, help="kmeans: timed repeats (median)")
     b.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto", help="kmeans: faiss device")
     b.add_argument("--profile")
-    b.add_argument("--configs", nargs="*", default=["recon_v", "recon_a", "ae", "xkd"])
+    b.add_argument("--configs", nargs="*", default=["recon_v", "recon_a", "ae", "xkd", "mavil", "mavil_stage2"])
     b.add_argument("--steps", type=int, default=5)
     b.add_argument("--warmup", type=int, default=2)
     b.add_argument("--out")

@@ -63,6 +63,7 @@ class Index:
     groups: dict
     artifacts: dict[str, str] = field(default_factory=dict)  # artifact id -> kind
     aa: bool = True  # train the A/A control's extra seeds (``aa_seeds``); off when the seeds are overridden
+    prepare: dict = field(default_factory=dict)  # stage -> {cmd, out, deps, code, params}: inputs runs need
 
     def runs(self, group: str, configs: list[str] | None = None, aa: bool = True) -> dict[str, dict]:
         """``<config>_s<seed> -> {config, seed}`` of ``group`` (only ``configs`` when given), in index order,
@@ -70,14 +71,19 @@ class Index:
         g = self.groups[group]
         out = {}
         extra = g.get("aa_seeds", {}) if aa and self.aa else {}
+        teachers = g.get("teachers", {})
+
+        def item(cfg, seed):
+            return {"config": cfg, "seed": seed, **({"teacher": f"{teachers[cfg]}_s{seed}"} if teachers else {})}
+
         for cfg in [*g.get("configs", []), *g.get("one_seed", [])]:
             if configs is not None and cfg not in configs:
                 continue
             for seed in self.seeds if cfg not in g.get("one_seed", []) else self.seeds[:1]:
-                out[f"{cfg}_s{seed}"] = {"config": cfg, "seed": seed}
+                out[f"{cfg}_s{seed}"] = item(cfg, seed)
         for cfg, seeds in extra.items():
             if configs is None or cfg in configs:
-                out.update({f"{cfg}_s{seed}": {"config": cfg, "seed": seed} for seed in seeds})
+                out.update({f"{cfg}_s{seed}": item(cfg, seed) for seed in seeds})
         return out
 
 
@@ -92,7 +98,7 @@ def load_index(path: Path, root: Path, seeds: list[int] | None = None) -> Index:
     smoke DAG test trains seed 0 only)."""
     where = path.relative_to(root).as_posix()
     data = yaml.safe_load(path.read_text()) or {}
-    unknown = set(data) - {"method", "seeds", "groups", *ARTIFACT_KINDS}
+    unknown = set(data) - {"method", "seeds", "groups", "prepare", *ARTIFACT_KINDS}
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}")
     method = _need(data, "method", where)
@@ -112,6 +118,21 @@ def load_index(path: Path, root: Path, seeds: list[int] | None = None) -> Index:
                 raise ConfigError(f"{where}: {fam}: configs {sorted(bad)} are not in group {name}")
         for fam, spec in g.get("finetunes", {}).items():
             _need(spec, "tasks", f"{where}: {fam}")
+        teachers = g.get("teachers")
+        if teachers is not None:
+            cfgs = [*g["configs"], *g.get("one_seed", [])]
+            missing = sorted(set(cfgs) - set(teachers))
+            if missing:
+                raise ConfigError(f"{where}: group {name}: teachers names no teacher for {missing}")
+            for cfg, teacher in teachers.items():
+                run_file = yaml.safe_load((root / "params" / "pretrain" / f"{cfg}.yaml").read_text()) or {}
+                want = f"{g.get('teacher_dir', g['dir'])}/{teacher}_s{{seed}}"
+                got = (run_file.get(method) or {}).get("teacher")
+                if got != want:
+                    raise ConfigError(
+                        f"{where}: group {name}: params/pretrain/{cfg}.yaml has {method}.teacher {got!r}, "
+                        f"the index's teacher is {want!r}"
+                    )
         for cfg, extra in g.get("aa_seeds", {}).items():
             if cfg not in g["configs"]:
                 raise ConfigError(f"{where}: group {name}: aa_seeds config {cfg!r} is not one of its configs")
@@ -124,8 +145,12 @@ def load_index(path: Path, root: Path, seeds: list[int] | None = None) -> Index:
                 if not (root / f).is_file():
                     raise ConfigError(f"{where}: artifact {aid}: missing {f}")
             artifacts[aid] = kind
+    prepare = data.get("prepare", {})
+    for name, spec in prepare.items():
+        for key in ("cmd", "out", "code"):
+            _need(spec, key, f"{where}: prepare {name}")
     own = list(seeds if seeds is not None else data.get("seeds", [0]))
-    return Index(method, where, own, groups, artifacts, aa=seeds is None)
+    return Index(method, where, own, groups, artifacts, aa=seeds is None, prepare=prepare)
 
 
 def load_indexes(root: Path, seeds: list[int] | None = None) -> list[Index]:
@@ -137,6 +162,7 @@ def load_indexes(root: Path, seeds: list[int] | None = None) -> list[Index]:
     seen: dict[str, str] = {}
     for ix in out:
         names = [n for g in ix.groups.values() for n in (g["stage"], *g.get("evals", {}), *g.get("finetunes", {}))]
+        names += list(ix.prepare)
         for n in [*names, *ix.artifacts]:
             if n in seen:
                 raise ConfigError(f"{ix.path}: stage name {n!r} is also used by {seen[n]}")
@@ -188,15 +214,25 @@ class Outputs:
 
 def _method_stages(ix: Index, out: Outputs) -> dict:
     stages = {}
+    for name, spec in ix.prepare.items():  # e.g. MAViL's fbank statistics: inputs of the runs, built once
+        stages[name] = {
+            "cmd": spec["cmd"],
+            "deps": [*spec.get("deps", []), *_code(tuple(spec["code"]))],
+            "params": [{"params/profile.yaml": ["profile"]}, *_profile_params(*spec.get("params", []))],
+            "outs": _plain(spec["out"]),
+        }
     for gname, g in ix.groups.items():
         runs = ix.runs(gname)
         sched = f"--schedule {g['schedule']} " if g.get("schedule") else ""
+        needs = list(g.get("needs", []))  # prepared inputs every stage of the group reads
+        if g.get("teachers"):  # stage 2: the teacher run of the same seed
+            needs.append(f"{g.get('teacher_dir', g['dir'])}/${{item.teacher}}")
         stages[g["stage"]] = {
             "foreach": runs,
             "do": {
                 "cmd": f"python -m avlib pretrain {sched}--config params/pretrain/${{item.config}}.yaml "
                 f"--seed ${{item.seed}} --name ${{key}} --out {g['dir']}/${{key}}",
-                "deps": ["cache/pretrain", "params/pretrain/${item.config}.yaml", *_code_run(ix.method)],
+                "deps": ["cache/pretrain", "params/pretrain/${item.config}.yaml", *needs, *_code_run(ix.method)],
                 "params": [
                     {"params/profile.yaml": ["profile"]},
                     *_profile_params("pretrain", *([f"{g['schedule']}.pretrain"] if g.get("schedule") else [])),
@@ -231,14 +267,15 @@ def _method_stages(ix: Index, out: Outputs) -> dict:
                 "foreach": items,
                 "do": {
                     "cmd": f"python -m avlib evaluate {args}--run {g['dir']}/${{item.run}} --out {spec['dir']}/${{key}}.json",
-                    "deps": [f"{g['dir']}/${{item.run}}", "cache", *eval_code],
+                    "deps": [f"{g['dir']}/${{item.run}}", "cache", *g.get("needs", []), *eval_code],
                     "params": _profile_params("eval", *ts),
                     "outs": _plain(f"{spec['dir']}/${{key}}.json"),
                 },
             }
             out.files.update(f"{spec['dir']}/{k}.json" for k in items)
-        ft_code = _code(("avlib.finetune", f"avlib.methods.{ix.method}"))
         for fam, spec in g.get("finetunes", {}).items():
+            # the trainer a method's fine-tunes run (default: XKD's), and the profile keys of their recipes
+            ft_code = _code((spec.get("code", "avlib.finetune"), f"avlib.methods.{ix.method}"))
             items = {
                 f"{r}_{t}": {"run": r, "task": t}
                 for r in ix.runs(gname, spec.get("configs"), aa=False)
@@ -249,8 +286,13 @@ def _method_stages(ix: Index, out: Outputs) -> dict:
                 "do": {
                     "cmd": f"python -m avlib finetune --run {g['dir']}/${{item.run}} --task ${{item.task}} "
                     f"--out {spec['dir']}/${{key}}.json",
-                    "deps": [f"{g['dir']}/${{item.run}}", "cache", *ft_code],
-                    "params": _profile_params("eval", "finetune"),
+                    "deps": [f"{g['dir']}/${{item.run}}", "cache", *g.get("needs", []), *ft_code],
+                    "params": [
+                        *(_profile_params(*spec["params"]) if spec.get("params") else []),
+                        *({f: None} for f in spec.get("params_files", [])),
+                    ]
+                    if "params" in spec or "params_files" in spec
+                    else _profile_params("eval", "finetune"),
                     "outs": _plain(f"{spec['dir']}/${{key}}.json"),
                 },
             }
@@ -348,10 +390,13 @@ def build_pipeline(root: Path, seeds: list[int] | None = None) -> dict:
     for ix in indexes:
         stages.update(_method_stages(ix, outputs))
     for ix in indexes:
+        # figures load models, whose front end may read a prepared input (MAViL's fbank statistics)
+        needs = list(dict.fromkeys(n for g in ix.groups.values() for n in g.get("needs", [])))
         for kind in ARTIFACT_KINDS:  # pages read the tables' and figures' metrics: after them
             for aid, k in ix.artifacts.items():
                 if k == kind:
-                    stages[aid] = _artifact_stage(aid, kind, ix, outputs, root)
+                    more = needs if kind == "figures" else ()
+                    stages[aid] = _artifact_stage(aid, kind, ix, outputs, root, more=more)
     arts = [a for ix in indexes for a in ix.artifacts]
     return {
         "vars": ["params/profile.yaml"],

@@ -70,6 +70,55 @@ def test_index_expands_configs_times_seeds():
     assert "--protocol fc" in stages["xdc_eval_fc"]["do"]["cmd"]
 
 
+def test_prepared_inputs_and_stage2_teachers_are_dependencies():
+    """MAViL: the fbank statistics are built once before every run that reads them; a stage-2 run depends on
+    the stage-1 run of its teacher configuration and the same seed (and its run file names that run)."""
+    stages = build_pipeline(ROOT)["stages"]
+    prep = stages["mavil_fbank_stats"]
+    assert prep["outs"] == [{"work/mavil/fbank_stats.json": {"cache": False}}]
+    assert "cache/pretrain" in prep["deps"] and "avlib/methods/mavil_stats.py" in prep["deps"]
+    s1, s2 = stages["mavil_pretrain"], stages["mavil_stage2_pretrain"]
+    assert "work/mavil/fbank_stats.json" in s1["do"]["deps"] and "work/mavil/fbank_stats.json" in s2["do"]["deps"]
+    assert "work/mavil/fbank_stats.json" in stages["mavil_eval"]["do"]["deps"]
+    assert "work/mavil/fbank_stats.json" in stages["mavil_fig03_reconstructions"]["deps"]  # it loads models
+    assert "work/mavil/fbank_stats.json" not in stages["mavil_tab01_mask_ratio"]["deps"]  # a table reads JSON
+    assert "work/mavil/runs/${item.teacher}" in s2["do"]["deps"]
+    assert not any("item.teacher" in d for d in s1["do"]["deps"])
+    items = s2["foreach"]
+    assert items["mavil_stage2_s1"] == {"config": "mavil_stage2", "seed": 1, "teacher": "mavil_s1"}
+    assert items["mavil_stage2_mae_s2"]["teacher"] == "mavil_nofusion_s2"
+    assert {f"mavil_s{s}" for s in range(3)} | {f"mavil_nofusion_s{s}" for s in range(3)} <= set(s1["foreach"])
+
+
+def test_a_finetune_family_names_its_trainer_and_recipe_params():
+    """MAViL's fine-tunes run its own trainer (``code:``) with the recipes of ``params/finetune/mavil_<profile>.yaml``
+    (``params_files:``) and no profile key (``params: []``)."""
+    stages = build_pipeline(ROOT)["stages"]
+    st = stages["mavil_stage2_finetune"]
+    assert "avlib/finetune/mavil.py" in st["do"]["deps"] and "avlib/finetune/trainer.py" in st["do"]["deps"]
+    assert st["do"]["params"] == [{"params/finetune/mavil_${profile}.yaml": None}]
+    assert "work/mavil/fbank_stats.json" in st["do"]["deps"]
+    assert set(st["foreach"]) == {f"mavil_stage2_s{s}_{t}" for s in range(3) for t in ("ks_a", "ks_v", "ks_av")}
+    xkd = stages["finetune"]["do"]  # the default: XKD's trainer and recipes
+    assert "avlib/finetune/mavil.py" not in xkd["deps"] and xkd["params"] == [
+        {"params/profiles/${profile}.yaml": ["eval", "finetune"]}
+    ]
+
+
+def test_a_teacher_that_the_run_file_does_not_name_is_refused(tmp_path):
+    root = _copy_project(tmp_path)
+    ix = yaml.safe_load((root / "params/index/mavil.yaml").read_text())
+    ix["groups"]["mavil_stage2"]["teachers"]["mavil_stage2"] = "mavil_recon"
+    (root / "params/index/mavil.yaml").write_text(yaml.safe_dump(ix))
+    with pytest.raises(ConfigError, match="params/pretrain/mavil_stage2.yaml has mavil.teacher") as e:
+        load_indexes(root)
+    assert "mavil_recon_s{seed}" in str(e.value)
+    del ix["groups"]["mavil_stage2"]["teachers"]["mavil_stage2"]
+    (root / "params/index/mavil.yaml").write_text(yaml.safe_dump(ix))
+    with pytest.raises(ConfigError, match=r"teachers names no teacher for \['mavil_stage2'\]"):
+        load_indexes(root)
+
+
 def test_artifact_inputs_resolve_exactly_the_named_files(tmp_path):
     (tmp_path / "params/reference").mkdir(parents=True)
     (tmp_path / "params/reference/t.csv").write_text("x\n")
@@ -190,7 +239,7 @@ def test_every_stage_lists_the_import_closure_of_what_it_runs():
         for g in ix.groups.values():
             for fam, entry in [
                 *((f, "avlib.eval.protocol") for f in g.get("evals", {})),
-                *((f, "avlib.finetune") for f in g.get("finetunes", {})),
+                *((f, spec.get("code", "avlib.finetune")) for f, spec in g.get("finetunes", {}).items()),
             ]:
                 code = {d for d in stages[fam]["do"]["deps"] if d.startswith("avlib/")}
                 want = {f"avlib/{f}" for f in import_closure((entry, f"avlib.methods.{ix.method}"))}

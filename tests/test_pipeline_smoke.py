@@ -4,7 +4,7 @@
 is generated for one seed (`python -m avlib pipeline --seeds 0`) from the one-seed params.
 
 CI time: after `dvc repro cache`, the stages run side by side in two copies (one core each): the second copy runs
-every XDC stage and 11 of the XKD ablation configurations, the first the other XKD runs and then the XKD artifacts
+every XDC and MAViL stage and 5 of the XKD ablation configurations, the first the other XKD runs and then the XKD artifacts
 that read none of the second's outputs. The second copy's outputs and lock entries are then merged into the first,
 where `dvc repro` runs the remaining XKD artifacts and nothing else (the two copies form one consistent DAG).
 Then `dvc status` is clean, every artifact read exactly what its stage depends on, and a table param change
@@ -73,14 +73,14 @@ def _merge_lane(src: Path, dst: Path) -> None:
 
 
 def _lanes(stages: dict, moved: int) -> tuple[list, list, list]:
-    """The stage targets of two copies run side by side (one core each): the second runs every XDC stage and the
+    """The stage targets of two copies run side by side (one core each): the second runs every XDC and MAViL stage and the
     training + evaluation of ``moved`` XKD ablation configurations; the first every other training and evaluation
     stage, then the XKD artifacts that read none of the second's outputs (``early``). The other XKD artifacts run
     in the first copy once the second's outputs are merged into it."""
     students = {v["run"] for v in stages["eval_ablation_student"]["foreach"].values()}
     ablation = [k for k in stages["pretrain_ablation"]["foreach"] if k not in students]
     second_runs = ablation[-moved:]
-    second = [s for s in stages if s.startswith("xdc_")]
+    second = [s for s in stages if s.startswith(("xdc_", "mavil_"))]
     second += [f"{st}@{r}" for r in second_runs for st in ("pretrain_ablation", "eval_ablation")]
     first = [
         f"{st}@{k}"
@@ -152,7 +152,7 @@ def test_smoke_dag_end_to_end(tmp_path):
     second_repo = tmp_path / "second"
     shutil.copytree(repo, second_repo, symlinks=True, ignore=shutil.ignore_patterns("tmp"))
     dag = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
-    first, second, early = _lanes(dag, moved=11)
+    first, second, early = _lanes(dag, moved=5)
     assert sum(s.startswith("xdc_") for s in second) >= 8, second
     assert len(early) >= 15, early  # most XKD artifacts render while the second copy still trains
     dvc = shlex.quote(str(_dvc_exe()))
@@ -180,13 +180,15 @@ def test_smoke_dag_end_to_end(tmp_path):
     _merge_lane(second_repo, repo)
     rest = _dvc(["repro"], repo, _env(repo))  # the other XKD artifacts; nothing either copy ran runs again
     assert "Running stage 'pretrain" not in rest and "Running stage 'eval" not in rest, rest[-3000:]
-    assert "Running stage 'xdc_" not in rest and "Running stage 'xkd_claims'" in rest
+    assert "Running stage 'xdc_" not in rest and "Running stage 'mavil_" not in rest
+    assert "Running stage 'xkd_claims'" in rest
     assert not [a for a in early if f"Running stage '{a}'" in rest], rest[-3000:]
     env = _env(repo)
     indexes = {ix.method: ix for ix in load_indexes(repo)}
     assert len(indexes["xkd"].artifacts) >= 28, indexes["xkd"].artifacts  # every XKD table and figure ran
     assert len(indexes["xdc"].artifacts) == 7, indexes["xdc"].artifacts  # every XDC table, figure and page
-    artifacts = [*indexes["xkd"].artifacts, *indexes["xdc"].artifacts]
+    assert len(indexes["mavil"].artifacts) >= 5, indexes["mavil"].artifacts  # MAViL Tables 1-4 and its page
+    artifacts = [*indexes["xkd"].artifacts, *indexes["xdc"].artifacts, *indexes["mavil"].artifacts]
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
     for aid in artifacts:  # DESIGN section 6 files of every artifact
         for f in (

@@ -286,7 +286,9 @@ class MAViL(Method):
                     MAEDecoder(D, patch_dim=patch_dims[k], max_grid=grids[k], **dec_kw), grids[k]
                 )
         self.feature_decoders = nn.ModuleDict()
-        self._teacher: list[MAViLBackbone] = []  # unregistered on purpose (see the class docstring)
+        self._teacher: list[MAViLBackbone] = []  # the frozen stage-2 teacher: unregistered (class docstring)
+        if x.ema_teacher:  # one-stage variant: a registered, frozen EMA copy, saved and resumed with the student
+            self.ema_backbone = copy.deepcopy(self.backbone).requires_grad_(False)
         if x.target != "raw":  # the teacher is "an identical model" (Sec. 3.3): its width is D (checked at load)
             for k in ("audio", "video"):
                 self.feature_decoders[k] = with_fixed_pos(
@@ -299,6 +301,9 @@ class MAViL(Method):
 
     @property
     def teacher(self) -> MAViLBackbone | None:
+        """The module the context targets come from: the EMA copy (one-stage) or the loaded stage-1 backbone."""
+        if self.cfg.mavil.ema_teacher:
+            return self.ema_backbone
         return self._teacher[0] if self._teacher else None
 
     def _load_teacher(self) -> MAViLBackbone:
@@ -334,27 +339,19 @@ class MAViL(Method):
         return teacher.eval()
 
     def setup(self, total_steps: int, iters_per_epoch: int) -> None:
-        """Stage 2: load the frozen teacher; one-stage EMA: copy the backbone as the EMA teacher."""
-        if self._teacher:
+        """Stage 2: load the frozen teacher (the one-stage EMA copy is built with the model and checkpointed)."""
+        if self._teacher or not self.cfg.mavil.teacher:
             return
-        x = self.cfg.mavil
-        device = next(self.parameters()).device
-        if x.teacher:
-            self._teacher.append(self._load_teacher().to(device))
-        elif x.ema_teacher:
-            t = copy.deepcopy(self.backbone)
-            for p in t.parameters():
-                p.requires_grad_(False)
-            self._teacher.append(t.eval())
+        self._teacher.append(self._load_teacher().to(next(self.parameters()).device))
 
     def after_step(self, step: int) -> None:
-        if self.cfg.mavil.ema_teacher and self._teacher:
-            ema_update(self.backbone, self._teacher[0], self.cfg.mavil.ema_momentum)
+        if self.cfg.mavil.ema_teacher:  # Eq. 13-style EMA of the backbone (App. B's one-stage variant)
+            ema_update(self.backbone, self.ema_backbone, self.cfg.mavil.ema_momentum)
 
     def train(self, mode: bool = True):
         super().train(mode)
-        if self._teacher:
-            self._teacher[0].eval()  # frozen: never in training mode
+        if self.teacher is not None:
+            self.teacher.eval()  # frozen: never in training mode
         return self
 
     def encoder_for_eval(self, modality: str, which: str = "teacher") -> nn.Module:

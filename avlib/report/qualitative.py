@@ -17,8 +17,9 @@ from avlib.paths import resolve
 from avlib.profiles import active_profile_name
 from avlib.report.artifact import Result, claims_block, finish_artifact, overall_verdict
 from avlib.report.claims import Claim
-from avlib.report.figures_models import attention_figure, distributions_figure, reconstruction_figure
-from avlib.report.tables import by_seed, markdown_table
+from avlib.report.figures_models import attention_figure, distributions_figure
+from avlib.report.reconstruction_page import reconstruction_artifact
+from avlib.report.tables import markdown_table
 
 
 def _load(runs_dir: Path, run: str):
@@ -216,71 +217,26 @@ def run_xkd_fig05_reconstructions(
                 "run": run,
             }
     tidy = pd.DataFrame(rows)
-    claims = []
-    for modality, ratio in (("video", show_video_ratio), ("audio", show_audio_ratio)):
-        sel = tidy[(tidy.modality == modality) & np.isclose(tidy.mask_ratio, ratio)].sort_values("seed")
-        if not len(sel):
-            raise ValueError(f"{artifact_id}: {modality} ratio {ratio} is not in the measured ratios")
-        claims.append(
-            Claim(
-                f"{modality} reconstruction at {ratio:.0%} masking beats predicting each patch's "
-                f"mean (error below the all-zero baseline)",
-                modality,
-                by_seed(sel, "zero_baseline"),
-                by_seed(sel, "masked_error"),
-                paired=True,
-            ).to_dict()
-        )
-    overall, counts = overall_verdict(claims)
-    piv = (
-        tidy.groupby(["modality", "mask_ratio"])
-        .agg(mean=("masked_error", "mean"), std=("masked_error", "std"), base=("zero_baseline", "mean"))
-        .reset_index()
-    )
-    md = [
-        f"# XKD Fig. 5 / Figs. S8-S12: reconstruction from masked inputs (profile `{profile}`)",
-        "",
-        f"Student encoder + decoder of runs {list(runs)} on {n_clips} `{dataset}` {split} clips; masked-patch "
+    return reconstruction_artifact(
+        tidy=tidy,
+        examples=examples,
+        show={"video": show_video_ratio, "audio": show_audio_ratio},
+        claim_text="{modality} reconstruction at {ratio:.0%} masking beats predicting each patch's "
+        "mean (error below the all-zero baseline)",
+        header=f"# XKD Fig. 5 / Figs. S8-S12: reconstruction from masked inputs (profile `{profile}`)",
+        lead=f"Student encoder + decoder of runs {list(runs)} on {n_clips} `{dataset}` {split} clips; masked-patch "
         "MSE on per-patch standardised targets (the training loss), mean over 3 mask draws, mean ± sd over runs; "
         "the baseline is the same loss of an all-zero prediction (each patch's mean) on the same patches. "
         "Pictures: the first run; reconstructions are de-standardised with the true patch statistics (MAE's "
         "visualisation), visible patches pasted back.",
-        "",
-        markdown_table(
-            ["modality", "mask ratio", "masked-patch error", "all-zero baseline"],
-            [
-                [
-                    r.modality,
-                    f"{r.mask_ratio:.0%}",
-                    f"{r.mean:.3f} ± {r.std:.3f}" if np.isfinite(r.std) else f"{r.mean:.3f}",
-                    f"{r.base:.3f}",
-                ]
-                for r in piv.itertuples()
-            ],
-        ),
-        "",
-        *claims_block(
-            "XKD retains its reconstruction ability at very high mask ratios",
-            overall,
-            counts,
-            claims,
-            "measured diff (baseline - error)",
-        ),
-    ]
-    metrics = {f"{r.modality}/{r.mask_ratio:.2f}/error": r.mean for r in piv.itertuples()}
-    fig = reconstruction_figure(examples, tidy, title=f"XKD reconstructions (profile {profile}, run {examples['run']})")
-    return finish_artifact(
-        out,
-        tidy=tidy,
-        md=md,
-        metrics=metrics,
-        claims=claims,
-        fig=fig,
-        fig_data=tidy,
+        statement="XKD retains its reconstruction ability at very high mask ratios",
+        figure_title=f"XKD reconstructions (profile {profile}, run {examples['run']})",
+        out=out,
         profile=profile,
         started=t0,
         root=root,
         extra={"artifact": artifact_id, "runs": list(runs), "dataset": dataset},
+        artifact_id=artifact_id,
     )
 
 

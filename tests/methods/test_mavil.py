@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cfg(run="mavil", **sets):
-    over = [f"{k}={v}" for k, v in sets.items()]
+    over = ["mavil.fbank.stats=''"] + [f"{k}={v}" for k, v in sets.items()]  # AudioSet's statistics
     return load_pretrain_config(
         ROOT / "params/pretrain" / f"{run}.yaml", profile="smoke", schedule="mavil", root=ROOT, overrides=over
     )
@@ -203,7 +203,13 @@ def test_stage2_targets_come_from_the_frozen_stage1_teacher_on_the_full_clip(sta
         assert torch.equal(p, q), n  # the stage-1 run's weights
     views, _ = _batch(cfg)
     rec = _Recorder(
-        {"t_enc_a": teacher.encoders["audio"], "t_fusion": teacher.fusion, "fdec_a": model.feature_decoders["audio"]}
+        {
+            "t_enc_a": teacher.encoders["audio"],
+            "t_fusion": teacher.fusion,
+            "fdec_a": model.feature_decoders["audio"],
+            "s_enc_a": model.backbone.encoders["audio"],
+            "s_fusion": model.backbone.fusion,
+        }
     )
     before = {k: v.clone() for k, v in teacher.state_dict().items()}
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.5)
@@ -216,11 +222,16 @@ def test_stage2_targets_come_from_the_frozen_stage1_teacher_on_the_full_clip(sta
     assert t_call["args"][0] is views["audio_global"] and t_call["kwargs"]["ids_keep"] is None  # full, unmasked
     assert all(p.grad is None for p in teacher.parameters())  # no gradient reaches the teacher
     assert all(torch.equal(before[k], v) for k, v in teacher.state_dict().items())  # bitwise unchanged
-    # Eq. 5: the target is the teacher's fusion output (CLS dropped), on the student's masked tokens
+    # Eq. 5: MSE between the decoder's predictions and the teacher's fusion output (CLS dropped), on the tokens
+    # the student's first view masked; the decoder reads the student's fusion output
     t_a = rec.calls["t_fusion"][0]["out"][0][:, 1:].detach().numpy()
     pred = rec.calls["fdec_a"][0]["out"].detach().numpy()
-    mask = model.backbone.encoders["audio"](views["audio_global"], ids_keep=None)["mask"]  # shape only
-    assert pred.shape == t_a.shape and mask.shape == pred.shape[:2]
+    s_enc = rec.calls["s_enc_a"][0]["out"]
+    assert rec.calls["fdec_a"][0]["args"][0] is rec.calls["s_fusion"][0]["out"][0]
+    mask = s_enc["mask"].numpy()
+    assert pred.shape == t_a.shape and 0 < mask.mean() < 1
+    np.testing.assert_allclose(float(out["logs"]["loss_context_audio"]), _ref_mse(pred, t_a, mask), rtol=1e-5)
+    assert abs(_ref_mse(pred, t_a, 1 - mask) - _ref_mse(pred, t_a, mask)) > 1e-6  # visible tokens would differ
     assert teacher.training is False and model.train().teacher.training is False
 
 
@@ -256,3 +267,59 @@ def test_stage2_run_trains_from_the_stage1_run(stage1_run, smoke_cache, tmp_path
             tmp_path / "s2b",
             show_progress=False,
         )
+
+
+def test_audio_positions_are_the_2d_sincos_table_of_the_time_major_grid():
+    from avlib.models.pos_embed import sincos_pos_embed_2d
+
+    model = build_method(_cfg(), None)
+    enc = model.backbone.encoders["audio"]
+    D = enc.embed_dim
+    table = enc.pos_embed.table[0]
+    torch.testing.assert_close(table, sincos_pos_embed_2d(D, (12, 2), cls_token=True))
+    assert not torch.allclose(table, sincos_pos_embed_2d(D, (2, 12), cls_token=True))  # frequency-major would differ
+
+
+def test_frontend_reads_the_dataset_statistics_file(tmp_path):
+    from avlib.data.fbank_frontend import write_fbank_stats
+    from avlib.methods.mavil import frontend
+
+    write_fbank_stats({"mean": -2.5, "std": 1.25}, tmp_path / "stats.json")
+    fe = frontend(_cfg(**{"mavil.fbank.stats": str(tmp_path / "stats.json")}))
+    assert (fe.mean, fe.std, fe.std_scale) == (-2.5, 1.25, 2.0)
+    with pytest.raises(FileNotFoundError, match="fbank-stats"):
+        frontend(_cfg(**{"mavil.fbank.stats": str(tmp_path / "none.json")}))
+
+
+def test_layernorm_targets_are_the_teacher_outputs_standardised_per_token(stage1_run):
+    run, _ = stage1_run
+    views, _ = _batch(_cfg())
+    model = build_method(_cfg("mavil_stage2", **{"mavil.teacher": str(run), "mavil.target_norm": "layernorm"}), None)
+    model.setup(10, 5)
+    t = model.teacher(views["audio_global"], views["video_global"])["a_mm"][:, 1:].detach().double().numpy()
+    want = (t - t.mean(-1, keepdims=True)) / np.sqrt(t.var(-1, keepdims=True) + 1e-6)
+    got = model.targets(views["audio_global"], views["video_global"])["audio"].double().numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_one_stage_ema_teacher_is_an_ema_of_the_student_saved_with_it():
+    cfg = _cfg(**{"mavil.target": "fusion", "mavil.ema_teacher": True, "mavil.ema_momentum": 0.9})
+    torch.manual_seed(0)
+    model = build_method(cfg, None)
+    model.setup(10, 5)
+    views, _ = _batch(cfg)
+    assert any(k.startswith("ema_backbone.") for k in model.state_dict())  # checkpointed with the student
+    assert not any(p.requires_grad for p in model.ema_backbone.parameters())
+    out = model(views, {}, torch.Generator().manual_seed(0))
+    assert {"loss_raw_audio", "loss_context_audio"} <= set(out["logs"])  # raw loss kept, separate decoders
+    before = {k: v.clone() for k, v in model.ema_backbone.state_dict().items()}
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    out["loss"].backward()
+    opt.step()
+    model.after_step(0)
+    name = "encoders.audio.blocks.0.attn.qkv.weight"
+    s, t0 = model.backbone.state_dict()[name], before[name]
+    torch.testing.assert_close(model.ema_backbone.state_dict()[name], 0.9 * t0 + 0.1 * s)
+    fresh = build_method(cfg, None)  # a resume rebuilds the model, then loads the checkpoint
+    fresh.load_state_dict(model.state_dict())
+    assert torch.equal(fresh.teacher.state_dict()[name], model.ema_backbone.state_dict()[name])

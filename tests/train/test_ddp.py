@@ -12,7 +12,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.ddp
-def test_two_process_gloo_pretraining(smoke_cache, tmp_path):
+@pytest.mark.parametrize(
+    "run,extra",
+    [
+        ("xkd", []),
+        # MAViL: its schedule, the fixed fbank statistics; its InfoNCE gathers negatives across the two ranks
+        ("mavil", ["--schedule", "mavil", "--set", "mavil.fbank.stats=''"]),
+    ],
+)
+def test_two_process_gloo_pretraining(smoke_cache, tmp_path, run, extra):
     out = tmp_path / "run"
     cmd = [
         sys.executable,
@@ -23,8 +31,9 @@ def test_two_process_gloo_pretraining(smoke_cache, tmp_path):
         "-m",
         "avlib",
         "pretrain",
+        *extra[:2],
         "--config",
-        "params/pretrain/xkd.yaml",
+        f"params/pretrain/{run}.yaml",
         "--profile",
         "smoke",
         "--out",
@@ -35,6 +44,7 @@ def test_two_process_gloo_pretraining(smoke_cache, tmp_path):
         "train.max_steps=3",
         "--set",
         "train.num_threads=1",
+        *extra[2:],
     ]
     env = {**os.environ, "AVLIB_NO_TQDM": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
