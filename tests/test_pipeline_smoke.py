@@ -140,7 +140,7 @@ def test_smoke_dag_end_to_end(tmp_path):
     # Every notebook still runs; with one seed their claims read 'not resolved' (no spread).
     import yaml
 
-    for f in [*sorted((repo / "params").glob("xkd_*.yaml")), *sorted((repo / "params").glob("xdc_*.yaml"))]:
+    for f in [p for m in ("xkd", "xdc", "mavil") for p in sorted((repo / "params").glob(f"{m}_*.yaml"))]:
         head = "".join(line for line in f.read_text().splitlines(keepends=True) if line.startswith("#"))
         f.write_text(head + yaml.safe_dump(_one_seed(yaml.safe_load(f.read_text())), sort_keys=False))
     from avlib.pipeline import load_indexes
