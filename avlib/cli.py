@@ -8,6 +8,7 @@ Commands
   data prepare    where to get a real dataset, the layout it must have, then data check
   data manifest   write manifest.csv of a real dataset's present clips (input of data cache)
   data fbank-stats  dataset mean/std of a MAViL config's Kaldi fbank over a cached training split
+  data mixtures   a multi-label audio-visual cache (AudioSet's role) mixing k clips of distinct classes
   pretrain        train one pretraining configuration (works under torchrun)
   evaluate        frozen-feature evaluation of a pretrained run on the profile's downstream tasks
   finetune        end-to-end fine-tuning of a run's encoder on one task (Tables S6/S7 recipes)
@@ -69,6 +70,23 @@ def cmd_data_fbank_stats(a) -> int:
     from avlib.methods.mavil_stats import config_fbank_stats
 
     config_fbank_stats(a.config, a.out, profile=a.profile, schedule=a.schedule)
+    return 0
+
+
+def cmd_data_mixtures(a) -> int:
+    """A multi-label audio-visual cache built from a single-label one (avlib.data.av_mixtures)."""
+    from avlib.data.av_mixtures import build_mixture_cache
+
+    per_split = None
+    if a.per_split:
+        per_split = {}
+        for item in a.per_split:
+            split, sep, n = item.partition("=")
+            if not sep or not n.isdigit():
+                raise SystemExit(f"avlib data mixtures: --per-split wants SPLIT=N, got {item!r}")
+            per_split[split] = int(n)
+    meta = build_mixture_cache(a.src, a.out, k=a.k, per_split=per_split, seed=a.seed)
+    log.info("%s: %d clips of %d sources each from %s", a.out, meta["n_rows"], a.k, a.src)
     return 0
 
 
@@ -360,6 +378,13 @@ def build_parser() -> argparse.ArgumentParser:
     fs.add_argument("--out", required=True, help="JSON file (mavil.fbank.stats of the runs)")
     fs.add_argument("--profile")
     fs.set_defaults(func=cmd_data_fbank_stats)
+    mx = d.add_parser("mixtures", help="multi-label AV cache: each clip mixes k clips of distinct classes")
+    mx.add_argument("--src", required=True, help="a built single-label audio-visual cache, e.g. cache/ks")
+    mx.add_argument("--out", required=True)
+    mx.add_argument("--k", type=int, default=2, help="sources (distinct classes) per clip")
+    mx.add_argument("--seed", type=int, default=0)
+    mx.add_argument("--per-split", nargs="+", metavar="SPLIT=N", help="clips per split (default: as the source)")
+    mx.set_defaults(func=cmd_data_mixtures)
     v = d.add_parser("preview", help="PNG grid of frames + spectrograms per class")
     v.add_argument("--dataset", default="data/ks")
     v.add_argument("--out", default="docs/avsynth_preview.png")

@@ -218,7 +218,10 @@ def _method_stages(ix: Index, out: Outputs) -> dict:
         stages[name] = {
             "cmd": spec["cmd"],
             "deps": [*spec.get("deps", []), *_code(tuple(spec["code"]))],
-            "params": [{"params/profile.yaml": ["profile"]}, *_profile_params(*spec.get("params", []))],
+            "params": [
+                {"params/profile.yaml": ["profile"]},
+                *(_profile_params(*spec["params"]) if spec.get("params") else []),
+            ],
             "outs": _plain(spec["out"]),
         }
     for gname, g in ix.groups.items():
@@ -286,7 +289,12 @@ def _method_stages(ix: Index, out: Outputs) -> dict:
                 "do": {
                     "cmd": f"python -m avlib finetune --run {g['dir']}/${{item.run}} --task ${{item.task}} "
                     f"--out {spec['dir']}/${{key}}.json",
-                    "deps": [f"{g['dir']}/${{item.run}}", "cache", *g.get("needs", []), *ft_code],
+                    "deps": [
+                        f"{g['dir']}/${{item.run}}",
+                        "cache",
+                        *dict.fromkeys([*g.get("needs", []), *spec.get("needs", [])]),
+                        *ft_code,
+                    ],
                     "params": [
                         *(_profile_params(*spec["params"]) if spec.get("params") else []),
                         *({f: None} for f in spec.get("params_files", [])),

@@ -98,7 +98,23 @@ def test_a_finetune_family_names_its_trainer_and_recipe_params():
     assert "avlib/finetune/mavil.py" in st["do"]["deps"] and "avlib/finetune/trainer.py" in st["do"]["deps"]
     assert st["do"]["params"] == [{"params/finetune/mavil_${profile}.yaml": None}]
     assert "work/mavil/fbank_stats.json" in st["do"]["deps"]
-    assert set(st["foreach"]) == {f"mavil_stage2_s{s}_{t}" for s in range(3) for t in ("ks_a", "ks_v", "ks_av")}
+    tasks = ("ks_a", "ks_v", "ks_av", "as_a", "as_v", "as_av", "esc")
+    assert set(st["foreach"]) == {f"mavil_stage2_s{s}_{t}" for s in range(3) for t in tasks}
+    # a family's own prepared inputs (the AudioSet-role mixtures) are deps of its stage, not of the others
+    assert (
+        "work/mavil/cache/as_mix" in st["do"]["deps"]
+        and "work/mavil/cache/as_mix" in stages["mavil_finetune"]["do"]["deps"]
+    )
+    mae = stages["mavil_finetune_mae"]
+    assert set(mae["foreach"]) == {f"mavil_nofusion_s{s}_esc" for s in range(3)}
+    assert "work/mavil/cache/as_mix" not in mae["do"]["deps"]
+    assert "work/mavil/cache/as_mix" not in stages["mavil_pretrain"]["do"]["deps"]
+    mix = stages["mavil_as_mixtures"]
+    assert mix["outs"] == [{"work/mavil/cache/as_mix": {"cache": False}}] and "cache/ks" in mix["deps"]
+    assert mix["params"] == [{"params/profile.yaml": ["profile"]}]  # no empty profile-key list
+    assert {"work/mavil/finetunes/mavil_stage2_s1_as_v.json", "work/mavil/finetunes/mavil_stage2_s2_as_av.json"} <= set(
+        stages["mavil_tab11_clips"]["deps"]
+    )
     xkd = stages["finetune"]["do"]  # the default: XKD's trainer and recipes
     assert "avlib/finetune/mavil.py" not in xkd["deps"] and xkd["params"] == [
         {"params/profiles/${profile}.yaml": ["eval", "finetune"]}

@@ -102,6 +102,10 @@ class MAViLConfig:
     ema_teacher: bool = False  # the one-stage EMA-teacher variant (App. B)
     ema_momentum: float = 0.999
     target_norm: Literal["none", "layernorm"] = "none"
+    # Table 5e (ViT-S / B / L): both encoders (and the fusion encoder, which has their width) scaled from the
+    # profile's preset at a fixed head dimension (ViT-B -> S is width x0.5; -> L is width x4/3, depth x2)
+    encoder_width_mult: float = 1.0
+    encoder_depth_mult: float = 1.0
     fbank: FbankConfig = field(default_factory=FbankConfig)
 
 
@@ -129,7 +133,7 @@ def _check_config(cfg: MAViLPretrainConfig) -> None:
     for k in ("alpha", "beta", "ema_momentum"):
         if not getattr(x, k) >= 0:
             raise ValueError(f"{where}.{k}={getattr(x, k)} must be >= 0")
-    for k in ("tau_inter", "tau_intra"):
+    for k in ("tau_inter", "tau_intra", "encoder_width_mult", "encoder_depth_mult"):
         if not getattr(x, k) > 0:
             raise ValueError(f"{where}.{k}={getattr(x, k)} must be > 0")
     if x.fusion not in FUSIONS:
@@ -196,8 +200,16 @@ def view_config(cfg: MAViLPretrainConfig) -> ViewConfig:
 
 
 def _encoder_config(cfg: MAViLPretrainConfig, which: str):
-    m = cfg.model
-    return dataclasses.replace(vit_config(getattr(m, f"{which}_vit")), qkv_bias=m.qkv_bias, norm_eps=m.norm_eps)
+    """The ``which`` encoder's ViT: the profile's preset, scaled by ``mavil.encoder_{width,depth}_mult`` at the
+    preset's head dimension (heads = width / head dim), with MAViL's qkv bias and LayerNorm eps."""
+    m, x = cfg.model, cfg.mavil
+    base = vit_config(getattr(m, f"{which}_vit"))
+    head_dim = base.embed_dim // base.num_heads
+    heads = max(1, int(round(base.num_heads * x.encoder_width_mult)))
+    depth = max(1, int(round(base.depth * x.encoder_depth_mult)))
+    return dataclasses.replace(
+        base, embed_dim=heads * head_dim, num_heads=heads, depth=depth, qkv_bias=m.qkv_bias, norm_eps=m.norm_eps
+    )
 
 
 class MAViLBackbone(nn.Module):

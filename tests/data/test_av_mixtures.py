@@ -64,3 +64,16 @@ def test_bad_requests_fail_clearly(tmp_path):
         build_mixture_cache(src, tmp_path / "m", per_split={"val": 3})
     with pytest.raises(ValueError, match="6 distinct classes"):
         build_mixture_cache(src, tmp_path / "m", k=6)
+
+
+def test_data_mixtures_command_writes_the_cache_and_rejects_a_bad_per_split(tmp_path):
+    from avlib.cli import main
+
+    src, *_ = _source(tmp_path)
+    out = tmp_path / "as_mix"
+    assert main(["data", "mixtures", "--src", str(src), "--out", str(out), "--per-split", "train=8", "test=4"]) == 0
+    mix = load_cache(out)
+    assert list(mix.index["split"].value_counts().sort_index()) == [4, 8]
+    assert mix.labels.shape == (12, 5) and (mix.labels.sum(1) == 2).all()  # two distinct classes per clip
+    with pytest.raises(SystemExit, match="SPLIT=N"):
+        main(["data", "mixtures", "--src", str(src), "--out", str(out), "--per-split", "train:8"])

@@ -323,3 +323,29 @@ def test_one_stage_ema_teacher_is_an_ema_of_the_student_saved_with_it():
     fresh = build_method(cfg, None)  # a resume rebuilds the model, then loads the checkpoint
     fresh.load_state_dict(model.state_dict())
     assert torch.equal(fresh.teacher.state_dict()[name], model.ema_backbone.state_dict()[name])
+
+
+def test_table5e_encoder_sizes_are_vit_s_and_vit_l_from_vit_b_at_a_fixed_head_dimension():
+    from avlib.methods.mavil import _encoder_config
+
+    got = {}
+    for name, w, d in (("S", 0.5, 1.0), ("B", 1.0, 1.0), ("L", 4 / 3, 2.0)):
+        cfg = _cfg(
+            **{
+                "model.audio_vit": "base",
+                "model.video_vit": "base",
+                "mavil.encoder_width_mult": w,
+                "mavil.encoder_depth_mult": d,
+            }
+        )
+        e = _encoder_config(cfg, "video")
+        got[name] = (e.embed_dim, e.depth, e.num_heads)
+    assert got == {"S": (384, 12, 6), "B": (768, 12, 12), "L": (1024, 24, 16)}  # the ViT paper's S / B / L
+    small = build_method(_cfg(**{"mavil.encoder_width_mult": 0.5}), None)
+    base = build_method(_cfg(), None)
+    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n(small) < n(base)
+    views, _ = _batch(_cfg())
+    assert torch.isfinite(small(views, {}, torch.Generator().manual_seed(0))["loss"])
+    with pytest.raises(ValueError, match="encoder_width_mult"):
+        build_method(_cfg(**{"mavil.encoder_width_mult": 0}), None)
