@@ -14,7 +14,7 @@ Commands
   finetune        end-to-end fine-tuning of a run's encoder on one task (Tables S6/S7 recipes)
   import-official official XKD checkpoints (pritamqu/XKD) -> an avlib run that evaluate/finetune take
   benchmark       pretraining throughput (clips/s) and peak memory per method; `benchmark kmeans`: faiss vs sklearn
-  real avmnist    real-data benchmark: FSDD x MNIST-5k pairs, L_ae / L_xkd, linear SVM + late fusion
+  real avmnist    real-data benchmark: FSDD x MNIST-5k pairs, L_ae / L_xkd / MAViL, linear SVM, late fusion, a->v retrieval
   real esc50      real-data benchmark: ESC-50 5 folds, log-mel statistics vs audio MAE, linear classifier
   pipeline        generate dvc.yaml / real/dvc.yaml from params/index/*.yaml and real/index.yaml (--check)
 Every command reads the scale profile selected by params/profile.yaml unless --profile is given.
@@ -466,13 +466,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("real", help="real-data benchmarks").add_subparsers(dest="real_cmd", required=True)
     ra = r.add_parser(
-        "avmnist", help="FSDD x MNIST-5k pairs: pretrain L_ae / L_xkd, linear SVM per modality, late fusion"
+        "avmnist",
+        help="FSDD x MNIST-5k pairs: pretrain L_ae / L_xkd / MAViL, linear SVM per modality, late fusion, retrieval",
     )
     ra.add_argument(
         "--size", choices=["small", "full"], default="full", help="small: the CI size; full: every pair, 3 seeds"
     )
     ra.add_argument("--work", help="clips, cache, runs and evals (resumable); default work/real_avmnist_<size>")
-    ra.add_argument("--methods", nargs="*", default=["ae", "xkd"])
+    ra.add_argument("--methods", nargs="*", default=["ae", "xkd", "mavil"], help="of avlib.benchmarks.avmnist.METHODS")
     ra.add_argument("--real-data", help="the real-data bundle (default $AVLIB_REAL_DATA or ../shared/real-data)")
     ra.add_argument("--profile", help="model/view sizes (default: the active profile)")
     ra.set_defaults(func=cmd_real_avmnist)

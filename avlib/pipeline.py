@@ -416,19 +416,21 @@ def build_pipeline(root: Path, seeds: list[int] | None = None) -> dict:
 
 
 def build_real(root: Path) -> dict:
-    """The content of ``real/dvc.yaml`` (``real/index.yaml``: benchmark -> its page and the method it trains)."""
+    """The content of ``real/dvc.yaml`` (``real/index.yaml``: benchmark -> its page and the method(s) it trains)."""
     where = "real/index.yaml"
     spec = yaml.safe_load((root / where).read_text()) or {}
     stages = {}
     for bench, b in _need(spec, "benchmarks", where).items():
         page, method = _need(b, "page", f"{where}: {bench}"), _need(b, "method", f"{where}: {bench}")
+        methods = [method] if isinstance(method, str) else list(method)  # the methods it pretrains
         work = f"work/real_{bench}_${{size}}/evals"
         stages[bench] = {
             "wdir": "..",
             "cmd": f"python -m avlib real {bench} --size ${{size}} --work work/real_{bench}_${{size}} "
             "--real-data ${real_data} --profile ${profile}",
             "deps": _code(
-                (f"avlib.benchmarks.{bench}", f"avlib.methods.{method}", "avlib.train.runner"), exclude=NO_IO
+                (f"avlib.benchmarks.{bench}", *(f"avlib.methods.{m}" for m in methods), "avlib.train.runner"),
+                exclude=NO_IO,
             ),
             "params": [{"params/real.yaml": ["size", "real_data", "profile"]}],
             "outs": _persist(work),

@@ -1,11 +1,14 @@
 """The AV-MNIST real-data benchmark: FSDD spoken digits paired with MNIST-5k handwritten digits.
 
-Protocol (issue 4): pretrain ``L_ae`` and ``L_xkd`` on the unlabelled training pairs (4 speakers), then
+Protocol (issue 4): pretrain ``L_ae``, ``L_xkd`` and MAViL stage 1 on the unlabelled training pairs (4 speakers), then
 freeze the encoders and fit a linear SVM (C chosen on the held-out validation speaker) on each modality,
 and fuse the two modalities late (each modality's SVM decision scores standardised on the training
 set, summed). The test speaker is never seen in pretraining or in the SVM fit. Baselines: the same
 encoders at random initialisation (what the architecture gives without pretraining) and a linear SVM
-on input features (log-mel statistics; raw pixels).
+on input features (log-mel statistics; raw pixels). Every pretrained and random-init row also reports
+audio -> video retrieval on the test pairs (:func:`digit_retrieval`: R@1 / R@5 where a hit is a video of the
+query's digit, cosine similarity of the frozen features), which only a cross-modal objective can make rise
+above chance (10 %).
 
 Each step is a function of files, so the CLI (``avlib real avmnist``) and the DVC stage resume: the
 clips and cache are built once, each (method, seed) run resumes from its checkpoint, each evaluation is
@@ -27,7 +30,7 @@ from avlib.paths import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_data", "pretrain_run", "evaluate", "late_fusion", "run_benchmark"]
+__all__ = ["build_data", "pretrain_run", "evaluate", "late_fusion", "digit_retrieval", "run_benchmark"]
 
 SIZES = {
     # CI: 10 train and 5 val/test pairs per digit, 2 epochs, 1 seed; full: every pair, 3 seeds
@@ -40,7 +43,13 @@ SIZES = {
     },
     "full": {"max_per_split": None, "epochs": 12, "seeds": [0, 1, 2], "warmup_epochs": 2, "batch_size": 32},
 }
-METHODS = {"ae": "L_ae", "xkd": "L_xkd"}
+METHODS = {"ae": "L_ae", "xkd": "L_xkd", "mavil": "MAViL"}
+SCHEDULES = {"mavil": "mavil"}  # a method's pretraining schedule (its profile section); default: main
+
+
+def fbank_stats_path(cache: Path) -> Path:
+    """Where MAViL's fbank statistics of a benchmark's cache live (computed once over its training split)."""
+    return Path(cache).parent / "fbank_stats.json"
 
 
 def build_data(work: Path, *, size: str, fsdd_root=None, progress: bool = True) -> Path:
@@ -76,9 +85,16 @@ def _config(method: str, cache: Path, seed: int, size: str, profile: str | None)
         f"optim.warmup_epochs={s['warmup_epochs']}",
         f"train.batch_size={s['batch_size']}",
     ]
-    return load_pretrain_config(
-        repo_root() / "params" / "pretrain" / f"{method}.yaml", profile=profile, seed=seed, overrides=sets
-    )
+    run_file = repo_root() / "params" / "pretrain" / f"{method}.yaml"
+    schedule = SCHEDULES.get(method, "main")
+    if method == "mavil":  # (x - mean) / (2 std) with this cache's statistics, computed once
+        from avlib.methods.mavil_stats import config_fbank_stats
+
+        stats = fbank_stats_path(cache)
+        if not stats.is_file():
+            config_fbank_stats(run_file, stats, profile=profile, schedule=schedule, overrides=sets, show_progress=False)
+        sets.append(f"mavil.fbank.stats={stats}")
+    return load_pretrain_config(run_file, profile=profile, seed=seed, overrides=sets, schedule=schedule)
 
 
 def pretrain_run(method: str, seed: int, cache: Path, out: Path, *, size: str, profile: str | None = None) -> Path:
@@ -106,6 +122,18 @@ def late_fusion(svms: dict, feats: dict) -> dict:
             total = total + (dec - ref.mean()) / (ref.std() + 1e-8)
         out[split] = 100.0 * float(np.mean(svms[next(iter(svms))].classes_[total.argmax(1)] == y))
     return out
+
+
+def digit_retrieval(feats: dict, split: str = "test", ks=(1, 5)) -> dict:
+    """Audio -> video retrieval on ``split``: every clip's audio feature queries all clips' video features by
+    cosine similarity, a hit is a video of the same digit (:func:`avlib.eval.retrieval.recall_at_k` with labels);
+    ``{"R@1": %, "R@5": %, "median_rank", "n"}``. Chance R@1 is the digit's share of the gallery (~10 %)."""
+    from avlib.eval.retrieval import recall_at_k
+
+    (a, ya), (v, yv) = feats["audio"][split], feats["video"][split]
+    if a.shape[-1] != v.shape[-1]:
+        raise ValueError(f"audio and video features differ in width ({a.shape[-1]} vs {v.shape[-1]})")
+    return recall_at_k(a.mean(1), v.mean(1), ks, labels=(np.asarray(ya), np.asarray(yv)))
 
 
 def _features(model, cfg, logmel, cache, seed: int, encoder: str) -> dict:
@@ -204,6 +232,7 @@ def evaluate(
             else _features(model, cfg, logmel, cache, seed, encoder)
         )
     res, svms = {}, {}
+    retrieval = None if baseline == "inputs" else digit_retrieval(feats)  # the raw frozen features
     for m in ("audio", "video"):
         f = feats[m]
         # standardise features (random-init features have arbitrary scale; same transform for all splits)
@@ -220,6 +249,12 @@ def evaluate(
             clf.fit(x.reshape(-1, x.shape[-1]), np.repeat(y, x.shape[1]))
         svms[m] = clf
     res["late_fusion"] = late_fusion(svms, feats)
+    if retrieval is not None:
+        res["a2v_retrieval"] = {
+            "test": retrieval["R@1"],
+            "R@5": retrieval["R@5"],
+            "median_rank": retrieval["median_rank"],
+        }
     out_obj = {
         "size": size,
         "method": baseline or method,
@@ -234,12 +269,13 @@ def evaluate(
     }
     atomic_write_text(out, json.dumps(out_obj, indent=2, sort_keys=True) + "\n")
     log.info(
-        "AV-MNIST %s seed %d: audio %.1f video %.1f late fusion %.1f",
+        "AV-MNIST %s seed %d: audio %.1f video %.1f late fusion %.1f a->v R@1 %s",
         out_obj["method"],
         seed,
         res["audio"]["test"],
         res["video"]["test"],
         res["late_fusion"]["test"],
+        f"{retrieval['R@1']:.1f}" if retrieval else "-",
     )
     return out_obj
 
@@ -248,7 +284,7 @@ def run_benchmark(
     work,
     *,
     size: str = "small",
-    methods=("ae", "xkd"),
+    methods=("ae", "xkd", "mavil"),
     fsdd_root=None,
     profile: str | None = None,
     progress: bool = True,

