@@ -17,7 +17,9 @@ Commands
   real avmnist    real-data benchmark: FSDD x MNIST-5k pairs, L_ae / L_xkd / MAViL, linear SVM, late fusion, a->v retrieval
   real esc50      real-data benchmark: ESC-50 5 folds, log-mel statistics vs audio MAE, linear classifier
   pipeline        generate dvc.yaml / real/dvc.yaml from params/index/*.yaml and real/index.yaml (--check)
-Every command reads the scale profile selected by params/profile.yaml unless --profile is given.
+Every command reads the scale profile selected by params/profile.yaml unless --profile is given. The data
+commands whose outputs later stages hash (generate, cache, fbank-stats, mixtures) run in a child process with
+CPU-independent numerics (avlib.portable), so their files are the same bytes on every x86-64 machine.
 """
 
 from __future__ import annotations
@@ -366,25 +368,25 @@ def build_parser() -> argparse.ArgumentParser:
     g = d.add_parser("generate", help="write the avsynth datasets")
     g.add_argument("--out", default="data")
     g.add_argument("--profile")
-    g.set_defaults(func=cmd_data_generate)
+    g.set_defaults(func=cmd_data_generate, portable=True)
     c = d.add_parser("cache", help="decode datasets once into array caches")
     c.add_argument("--data", default="data")
     c.add_argument("--out", default="cache")
     c.add_argument("--profile")
-    c.set_defaults(func=cmd_data_cache)
+    c.set_defaults(func=cmd_data_cache, portable=True)
     fs = d.add_parser("fbank-stats", help="mean/std of a MAViL config's Kaldi fbank over its training split")
     fs.add_argument("--config", required=True, help="a MAViL run file (its data.cache and split are used)")
     fs.add_argument("--schedule", default="mavil")
     fs.add_argument("--out", required=True, help="JSON file (mavil.fbank.stats of the runs)")
     fs.add_argument("--profile")
-    fs.set_defaults(func=cmd_data_fbank_stats)
+    fs.set_defaults(func=cmd_data_fbank_stats, portable=True)
     mx = d.add_parser("mixtures", help="multi-label AV cache: each clip mixes k clips of distinct classes")
     mx.add_argument("--src", required=True, help="a built single-label audio-visual cache, e.g. cache/ks")
     mx.add_argument("--out", required=True)
     mx.add_argument("--k", type=int, default=2, help="sources (distinct classes) per clip")
     mx.add_argument("--seed", type=int, default=0)
     mx.add_argument("--per-split", nargs="+", metavar="SPLIT=N", help="clips per split (default: as the source)")
-    mx.set_defaults(func=cmd_data_mixtures)
+    mx.set_defaults(func=cmd_data_mixtures, portable=True)
     v = d.add_parser("preview", help="PNG grid of frames + spectrograms per class")
     v.add_argument("--dataset", default="data/ks")
     v.add_argument("--out", default="docs/avsynth_preview.png")
@@ -542,8 +544,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     import os
+
+    if getattr(args, "portable", False):  # files later stages hash: CPU-independent numerics (avlib.portable)
+        from avlib.portable import run_portably
+
+        rc = run_portably(argv)
+        if rc is not None:
+            return rc
 
     setup_logging(logging.DEBUG if args.verbose else logging.INFO, rank=int(os.environ.get("RANK", "0")))
     from avlib.config import ConfigError

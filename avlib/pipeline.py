@@ -217,7 +217,7 @@ def _method_stages(ix: Index, out: Outputs) -> dict:
     for name, spec in ix.prepare.items():  # e.g. MAViL's fbank statistics: inputs of the runs, built once
         stages[name] = {
             "cmd": spec["cmd"],
-            "deps": [*spec.get("deps", []), *_code(tuple(spec["code"]))],
+            "deps": [*spec.get("deps", []), *_code((*spec["code"], "avlib.portable"))],  # run pinned (avlib.portable)
             "params": [
                 {"params/profile.yaml": ["profile"]},
                 *(_profile_params(*spec["params"]) if spec.get("params") else []),
@@ -384,13 +384,13 @@ def build_pipeline(root: Path, seeds: list[int] | None = None) -> dict:
     stages = {
         "data": {
             "cmd": "python -m avlib data generate --out data",
-            "deps": _code(("avlib.data.avsynth",), exclude=NO_IO),
+            "deps": _code(("avlib.data.avsynth", "avlib.portable"), exclude=NO_IO),
             "params": [{"params/profile.yaml": ["profile"]}, *_profile_params("data")],
             "outs": _plain("data"),
         },
         "cache": {
             "cmd": "python -m avlib data cache --data data --out cache",
-            "deps": ["data", *_code(("avlib.data.cache",), exclude=NO_IO)],
+            "deps": ["data", *_code(("avlib.data.cache", "avlib.portable"), exclude=NO_IO)],
             "params": _profile_params("cache"),
             "outs": _plain("cache"),
         },
