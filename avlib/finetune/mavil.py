@@ -11,8 +11,13 @@
   mixup, else CE (Table 10). The last epoch is reported ("we simply pick the last checkpoint"): the test metric
   with ``test_clips`` uniformly spaced clips averaged (Table 11's N) and with one centred clip (its 1).
 
-Not implemented from Table 10 (docs/fidelity-notes.md): weighted sampling, fine-tuning token masking, drop path,
-random time shifts of the audio."""
+* Table 10's other fine-tuning tools, each a recipe field (off by default): ``time_roll`` (R: a random cyclic
+  shift of each clip's fbank in time), ``noise_snr_db`` (N: Gaussian noise on the spectrogram at that SNR),
+  ``token_mask_audio`` / ``token_mask_video`` (fine-tuning masking: that fraction of the audio patch grid's time
+  rows and frequency columns, of the video grid's time slices and spatial positions, dropped from the encoder's
+  input), ``drop_path`` (stochastic depth, linearly increasing over the encoder blocks) and ``weighted_sampling``
+  (each epoch draws ``weighted_sampling_size`` training clips with replacement, a clip's probability proportional
+  to the summed inverse training frequencies of its labels)."""
 
 from __future__ import annotations
 
@@ -42,7 +47,17 @@ from avlib.seed import make_generator
 from avlib.train.process import resolve_device, setup_process
 from avlib.train.schedules import cosine_schedule
 
-__all__ = ["AVFinetuneRecipe", "AVClassifier", "finetune_mavil", "mavil_finetune_task"]
+__all__ = [
+    "AVFinetuneRecipe",
+    "AVClassifier",
+    "finetune_mavil",
+    "mavil_finetune_task",
+    "structured_keep",
+    "time_roll",
+    "add_noise",
+    "sampling_weights",
+    "set_drop_path",
+]
 log = logging.getLogger("avlib.finetune")
 MODALITIES = ("audio", "video", "av")
 
@@ -65,6 +80,13 @@ class AVFinetuneRecipe:
     fusion_depth: int = 3
     video_lr_scale: float = 0.5
     test_clips: int = 3
+    time_roll: bool = False  # Table 10 "R"
+    noise_snr_db: float = 0.0  # Table 10 "N" (20 dB); 0 = off
+    token_mask_audio: float = 0.0  # fine-tuning masking (0.2): time rows and frequency columns of the patch grid
+    token_mask_video: float = 0.0  # (0.2): time slices and spatial positions of the tubelet grid
+    drop_path: float = 0.0  # Table 10: 0.1
+    weighted_sampling: bool = False
+    weighted_sampling_size: int = 0  # clips drawn per epoch (0: the training-set size)
 
     def __post_init__(self):
         for k in ("epochs", "batch_size", "fusion_depth", "test_clips"):
@@ -72,6 +94,60 @@ class AVFinetuneRecipe:
                 raise ValueError(f"AVFinetuneRecipe.{k} must be >= 1, got {getattr(self, k)}")
         if not self.lr > 0 or not 0 <= self.video_lr_scale or self.mixup < 0:
             raise ValueError("AVFinetuneRecipe: lr must be > 0, video_lr_scale and mixup >= 0")
+        for k in ("token_mask_audio", "token_mask_video", "drop_path"):
+            if not 0.0 <= getattr(self, k) < 1.0:
+                raise ValueError(f"AVFinetuneRecipe.{k} must lie in [0, 1), got {getattr(self, k)}")
+        if self.noise_snr_db < 0 or self.weighted_sampling_size < 0:
+            raise ValueError("AVFinetuneRecipe: noise_snr_db and weighted_sampling_size must be >= 0")
+
+
+def structured_keep(grid: tuple, fraction: float, batch: int, generator: torch.Generator) -> torch.Tensor | None:
+    """``[B, K]`` kept token indices of a row-major patch ``grid`` after fine-tuning masking: per sample,
+    ``round(fraction * n)`` of the first axis' ``n`` slices (audio time rows / video time slices) and the same
+    fraction of the remaining positions (audio frequency columns / video spatial positions) are dropped, so every
+    sample keeps the same count. ``None`` when nothing is dropped."""
+    first, rest = int(grid[0]), int(np.prod(grid[1:]))
+    n_first, n_rest = int(round(fraction * first)), int(round(fraction * rest))
+    if fraction <= 0 or (n_first == 0 and n_rest == 0):
+        return None
+    if n_first >= first or n_rest >= rest:
+        raise ValueError(f"token masking {fraction} of the grid {tuple(grid)} leaves no token")
+    keep_first = torch.rand(batch, first, generator=generator).argsort(1)[:, n_first:].sort(1).values
+    keep_rest = torch.rand(batch, rest, generator=generator).argsort(1)[:, n_rest:].sort(1).values
+    return (keep_first[:, :, None] * rest + keep_rest[:, None, :]).reshape(batch, -1)
+
+
+def time_roll(audio: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each clip's ``[1, T, bins]`` fbank rolled cyclically in time by its own uniform shift in ``[0, T)``."""
+    B, T = audio.shape[0], audio.shape[-2]
+    shift = torch.randint(0, T, (B,), generator=generator).to(audio.device)
+    idx = (torch.arange(T, device=audio.device)[None, :] - shift[:, None]) % T  # out[t] = in[t - shift]
+    return torch.gather(audio, 2, idx[:, None, :, None].expand(B, audio.shape[1], T, audio.shape[-1]))
+
+
+def add_noise(audio: torch.Tensor, snr_db: float, generator: torch.Generator) -> torch.Tensor:
+    """Gaussian noise on each clip's spectrogram at ``snr_db`` (its mean square over the noise variance)."""
+    power = audio.pow(2).mean(dim=tuple(range(1, audio.dim())), keepdim=True)
+    noise = torch.randn(audio.shape, generator=generator).to(audio.device, audio.dtype)
+    return audio + noise * (power / 10 ** (snr_db / 10)).sqrt()
+
+
+def sampling_weights(labels: np.ndarray, multilabel: bool) -> np.ndarray:
+    """A training clip's sampling weight: the sum over its labels of 1 / (that label's training count)."""
+    labels = np.asarray(labels)
+    onehot = labels.astype(np.float64) if multilabel else np.eye(int(labels.max()) + 1)[labels]
+    counts = onehot.sum(0)
+    return onehot @ np.where(counts > 0, 1.0 / np.maximum(counts, 1), 0.0)
+
+
+def set_drop_path(blocks, rate: float) -> None:
+    """Stochastic depth on timm ``Block``s: block ``i`` of ``n`` drops its residual branches with probability
+    ``rate * i / (n - 1)`` (MAE's linear rule), in training mode only."""
+    from timm.layers import DropPath
+
+    for blk, p in zip(blocks, torch.linspace(0, rate, len(blocks)).tolist()):
+        blk.drop_path1 = DropPath(p) if p > 0 else nn.Identity()
+        blk.drop_path2 = DropPath(p) if p > 0 else nn.Identity()
 
 
 def _pool(tokens: torch.Tensor) -> torch.Tensor:
@@ -103,13 +179,18 @@ class AVClassifier(nn.Module):
         nn.init.trunc_normal_(self.head.weight, std=0.02)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, audio: torch.Tensor | None = None, video: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, audio: torch.Tensor | None = None, video: torch.Tensor | None = None, keep: dict | None = None
+    ) -> torch.Tensor:
+        """Logits; ``keep`` (training): ``{modality: [B, K] kept token indices}`` (fine-tuning masking)."""
+        keep = keep or {}
         if self.modality == "audio":
-            feat = _pool(self.encoders["audio"](audio)["tokens"])
+            feat = _pool(self.encoders["audio"](audio, ids_keep=keep.get("audio"))["tokens"])
         elif self.modality == "video":
-            feat = _pool(self.encoders["video"](video)["tokens"])
+            feat = _pool(self.encoders["video"](video, ids_keep=keep.get("video"))["tokens"])
         else:
-            a, v = self.encoders["audio"](audio)["tokens"], self.encoders["video"](video)["tokens"]
+            a = self.encoders["audio"](audio, ids_keep=keep.get("audio"))["tokens"]
+            v = self.encoders["video"](video, ids_keep=keep.get("video"))["tokens"]
             x = torch.cat([a, v], 1)
             for blk in self.fusion:
                 x = blk(x)
@@ -165,6 +246,9 @@ def finetune_mavil(
     split = {s: np.asarray(data.split_indices(s)) for s in ("train", "val", "test")}
     labels = np.asarray(data.labels)
     n_classes = labels.shape[1] if multilabel else int(labels.max()) + 1
+    if rec.drop_path > 0:
+        for enc in encoders.values():
+            set_drop_path(enc.blocks, rec.drop_path)
     clf = AVClassifier(encoders, modality, n_classes, rec.fusion_depth).to(device)
     video_params = {id(p) for p in clf.encoders["video"].parameters()} if modality == "av" else set()
     groups = [
@@ -175,7 +259,12 @@ def finetune_mavil(
         [g_ for g_ in groups if g_["params"]], lr=rec.lr, betas=tuple(rec.betas), weight_decay=rec.weight_decay
     )
     ev = EvalViews(views_config(cfg), fe)
-    steps_per_epoch = -(-len(split["train"]) // rec.batch_size)
+    n_epoch = rec.weighted_sampling_size or len(split["train"]) if rec.weighted_sampling else len(split["train"])
+    weights = None
+    if rec.weighted_sampling:
+        w = sampling_weights(labels[split["train"]], multilabel)
+        weights = torch.from_numpy(w / w.sum())
+    steps_per_epoch = -(-n_epoch // rec.batch_size)
     total = rec.epochs * steps_per_epoch
     lrs = cosine_schedule(
         rec.lr, rec.min_lr, total, warmup_iters=min(int(round(rec.warmup_epochs * steps_per_epoch)), total - 1)
@@ -185,7 +274,10 @@ def finetune_mavil(
     curve, step = [], 0
     for epoch in progress(range(1, rec.epochs + 1), desc=desc or f"finetune {Path(run_dir).name}"):
         clf.train()
-        perm = split["train"][torch.randperm(len(split["train"]), generator=g_host).numpy()]
+        if weights is None:
+            perm = split["train"][torch.randperm(len(split["train"]), generator=g_host).numpy()]
+        else:  # Table 10's weighted sampler: with replacement, inverse label frequency
+            perm = split["train"][torch.multinomial(weights, n_epoch, replacement=True, generator=g_host).numpy()]
         losses = []
         for i in range(0, len(perm), rec.batch_size):
             x = _batch(ev, data, perm[i : i + rec.batch_size], modality, 1, True, g, device)
@@ -209,9 +301,18 @@ def finetune_mavil(
                     n_masks=rec.n_masks,
                     generator=g_host,
                 ).transpose(-1, -2)
+            if a is not None and rec.time_roll:
+                a = time_roll(a, g_host)
+            if a is not None and rec.noise_snr_db > 0:
+                a = add_noise(a, rec.noise_snr_db, g_host)
+            keep = {}
+            for m_, x_, frac in (("audio", a, rec.token_mask_audio), ("video", v, rec.token_mask_video)):
+                if x_ is not None and frac > 0:
+                    k_ = structured_keep(clf.encoders[m_].tokenizer.grid(x_.shape), frac, x_.shape[0], g_host)
+                    keep[m_] = None if k_ is None else k_.to(device)
             for grp in opt.param_groups:
                 grp["lr"] = lrs[step] * grp["lr_scale"]
-            logits = clf(a, v).float()
+            logits = clf(a, v, keep).float()
             loss = (
                 F.binary_cross_entropy_with_logits(logits, target)
                 if bce
