@@ -30,12 +30,16 @@ def _root(tmp_path, n_clip, one_clip):
 
 def test_the_claim_is_a_paired_test_of_n_clips_over_one_on_the_same_models(tmp_path):
     rng = np.random.default_rng(0)
-    lo = {t: rng.normal(30, 5, len(SEEDS)) for t in ("as_a", "as_v")}
-    hi = {"as_a": lo["as_a"] + 0.0, "as_v": lo["as_v"] + np.array([1.1, 0.9, 1.3, 0.8])}  # video gains ~1 point
+    lo = {t: rng.normal(30, 5, len(SEEDS)) for t in ("as_a", "as_v", "as_av")}
+    hi = {
+        "as_a": lo["as_a"] + 0.0,
+        "as_v": lo["as_v"] + np.array([1.1, 0.9, 1.3, 0.8]),  # video gains ~1 point
+        "as_av": lo["as_av"] - 0.5,  # a loss: the N - 1 column must say so
+    }
     root = _root(tmp_path, hi, lo)
     res = run_mavil_tab11_clips(
-        tasks={"as_a": "Audio", "as_v": "Video"},
-        runs=[f"st2_s{s}" for s in SEEDS],
+        tasks={"as_a": "Audio", "as_v": "Video", "as_av": "Audio+Video"},
+        runs=[f"st2_s{s}" for s in (2, 0, 3, 1)],  # any order: the pairs are made by seed
         claim_tasks=["as_v"],
         statement="more clips help video",
         finetunes_dir="ft",
@@ -50,7 +54,10 @@ def test_the_claim_is_a_paired_test_of_n_clips_over_one_on_the_same_models(tmp_p
     assert claim["p"] == pytest.approx(ref.pvalue, rel=1e-9)
     assert claim["verdict"] == "supports"  # a ~1 point gain with a 0.2 sd across seeds
     md = (root / "out" / "table.md").read_text()
-    assert "| Video | 29.0 | 30.2 |" in md  # the paper's 1 / 10 clip columns, quoted
+    assert "| Video | 29.0 | 30.2 |" in md and "| Audio+Video | 52.6 | 53.1 |" in md  # the paper's columns, quoted
+    video = md.split("| Video |")[1].split("\n")[0]
+    assert video.strip().endswith(f"{np.mean(hi['as_v'] - lo['as_v']):+.2f} |")
+    assert md.split("| Audio+Video |")[1].split("\n")[0].strip().endswith("-0.50 |")
     assert "+0.00" in md.split("| Audio |")[1].split("\n")[0]  # the audio row: N - 1 = 0 here, no claim on it
     assert (root / "out" / "fig.png").stat().st_size > 1000
 

@@ -45,6 +45,7 @@ SIZES = {
 }
 METHODS = {"ae": "L_ae", "xkd": "L_xkd", "mavil": "MAViL"}
 SCHEDULES = {"mavil": "mavil"}  # a method's pretraining schedule (its profile section); default: main
+OWN_ARCHITECTURE = ("mavil",)  # methods whose encoders (and front end) are not L_ae's: a random-init row of their own
 
 
 def fbank_stats_path(cache: Path) -> Path:
@@ -258,6 +259,7 @@ def evaluate(
     out_obj = {
         "size": size,
         "method": baseline or method,
+        "architecture": method,  # whose encoders (the random-init baseline's too)
         "pretrained": baseline is None,
         "seed": seed,
         "encoder": encoder,
@@ -327,6 +329,19 @@ def run_benchmark(
     for method in methods:
         if method not in METHODS:
             raise ValueError(f"AV-MNIST method must be one of {list(METHODS)}, got {method!r}")
+        if method in OWN_ARCHITECTURE:  # its encoders differ from L_ae's: their own random-init baseline
+            for seed in SIZES[size]["seeds"]:
+                records.append(
+                    evaluate(
+                        "random",
+                        cache,
+                        work / "evals" / f"random_{method}_s{seed}.json",
+                        method=method,
+                        seed=seed,
+                        size=size,
+                        profile=profile,
+                    )
+                )
         for seed in SIZES[size]["seeds"]:
             t0 = time.time()
             run = pretrain_run(method, seed, cache, work / "runs" / f"{method}_s{seed}", size=size, profile=profile)

@@ -4,8 +4,9 @@ AudioSet clips carry several events at once, heard and (not always) seen. avsynt
 class per clip, so this builds, from a built single-label cache (e.g. ``cache/ks``), a new cache whose every clip
 mixes ``k`` clips of distinct classes from the same split: the waveforms are summed and rescaled to the mean of
 the sources' RMS, the frames alpha-blended with equal weights, and the label is the set of the source classes
-(multi-hot in :func:`avlib.data.cache.load_cache`). Sources are drawn without replacement within a split, so a
-clip's content comes from its own split only. Deterministic with the seed; written atomically like a cache."""
+(multi-hot in :func:`avlib.data.cache.load_cache`). Each mixture draws its sources from its own split only
+(distinct classes within a mixture; a source clip may appear in several mixtures, as an AudioSet event recurs in
+many clips). Deterministic with the seed; written atomically like a cache."""
 
 from __future__ import annotations
 

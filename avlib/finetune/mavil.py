@@ -9,7 +9,8 @@
 * AdamW (0.9, 0.95), warm-up + half-cycle cosine, no clipping; mixup (the same lambda and partner for both
   modalities) and SpecAugment time / frequency masks on the time-major fbank; BCE for multi-label tasks or with
   mixup, else CE (Table 10). The last epoch is reported ("we simply pick the last checkpoint"): the test metric
-  with ``test_clips`` uniformly spaced clips averaged (Table 11's N) and with one centred clip (its 1).
+  with ``test_clips`` uniformly spaced clips averaged (Table 11's N) and with one clip (its 1: the first window, as the shared
+  evaluation views place a single clip; the paper does not say which).
 
 * Table 10's other fine-tuning tools, each a recipe field (off by default): ``time_roll`` (R: a random cyclic
   shift of each clip's fbank in time), ``noise_snr_db`` (N: Gaussian noise on the spectrogram at that SNR),
@@ -103,11 +104,11 @@ class AVFinetuneRecipe:
 
 def structured_keep(grid: tuple, fraction: float, batch: int, generator: torch.Generator) -> torch.Tensor | None:
     """``[B, K]`` kept token indices of a row-major patch ``grid`` after fine-tuning masking: per sample,
-    ``round(fraction * n)`` of the first axis' ``n`` slices (audio time rows / video time slices) and the same
-    fraction of the remaining positions (audio frequency columns / video spatial positions) are dropped, so every
-    sample keeps the same count. ``None`` when nothing is dropped."""
+    ``int(n * (1 - fraction))`` of the first axis' ``n`` slices (audio time rows / video time slices) are kept
+    (AudioMAE's rule: 12 rows at 0.2 keep 9) and likewise of the remaining positions (audio frequency columns /
+    video spatial positions), so every sample keeps the same count. ``None`` when nothing is dropped."""
     first, rest = int(grid[0]), int(np.prod(grid[1:]))
-    n_first, n_rest = int(round(fraction * first)), int(round(fraction * rest))
+    n_first, n_rest = (n - int(n * (1 - fraction)) if fraction > 0 else 0 for n in (first, rest))
     if fraction <= 0 or (n_first == 0 and n_rest == 0):
         return None
     if n_first >= first or n_rest >= rest:
@@ -250,6 +251,8 @@ def finetune_mavil(
         for enc in encoders.values():
             set_drop_path(enc.blocks, rec.drop_path)
     clf = AVClassifier(encoders, modality, n_classes, rec.fusion_depth).to(device)
+    if rec.drop_path > 0 and clf.fusion is not None:
+        set_drop_path(clf.fusion, rec.drop_path)
     video_params = {id(p) for p in clf.encoders["video"].parameters()} if modality == "av" else set()
     groups = [
         {"params": [p for p in clf.parameters() if id(p) not in video_params], "lr_scale": 1.0},

@@ -1,8 +1,8 @@
 """MAViL Table 11: one test clip against N uniformly spaced clips at inference, per fine-tuning setting.
 
 Every fine-tuning result of :func:`avlib.finetune.mavil.finetune_mavil` holds the test metric twice, for the same
-fine-tuned model: ``test`` (``test_clips`` windows averaged, the paper's 10) and ``test_1clip`` (one centred window,
-its 1). The claim "more clips help" is therefore paired by seed (the same model scored two ways). The audio input
+fine-tuned model: ``test`` (``test_clips`` windows averaged, the paper's 10) and ``test_1clip`` (one window, its 1: the first,
+where the shared evaluation views put a single clip; the paper does not say which). The claim "more clips help" is therefore paired by seed (the same model scored two ways). The audio input
 of the paper's A and A+V settings is the same 10 s recording in every clip, so its audio column cannot change; here
 the audio windows do move with the clips, and the audio row is reported beside the others without a claim."""
 
@@ -102,7 +102,7 @@ def run_mavil_tab11_clips(
         f"# MAViL Table 11: number of test clips at inference (profile `{profile}`)",
         "",
         f"The stage-2 student fine-tuned on each setting of the AudioSet role (runs {', '.join(runs)}), its test "
-        f"{metric} with one centred clip and with {', '.join(map(str, n_clips))} uniformly spaced clips averaged "
+        f"{metric} with one clip (the first window) and with {', '.join(map(str, n_clips))} uniformly spaced clips averaged "
         "(the profile's `test_clips`), the same fine-tuned model scored both ways. *(paper)* columns quote Table 11 "
         "(AS-2M, 1 and 10 clips).",
         "",

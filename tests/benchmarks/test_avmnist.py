@@ -88,7 +88,8 @@ def test_benchmark_small_end_to_end(real_data, tmp_path, monkeypatch):
     monkeypatch.setenv("AVLIB_REAL_DATA", str(real_data))
     recs = run_benchmark(tmp_path, size="small", profile="smoke", progress=False)
     methods = [r["method"] for r in recs]
-    assert methods == ["inputs", "random", "ae", "xkd", "mavil"]
+    assert methods == ["inputs", "random", "ae", "xkd", "random", "mavil"]
+    assert [r["architecture"] for r in recs if r["method"] == "random"] == ["ae", "mavil"]  # each its own encoders
     for r in recs:
         tasks = {"audio", "video", "late_fusion"} | (set() if r["method"] == "inputs" else {"a2v_retrieval"})
         assert set(r["tasks"]) == tasks and r["n"] == {"train": 100, "val": 50, "test": 50}
@@ -113,7 +114,14 @@ def test_benchmark_small_end_to_end(real_data, tmp_path, monkeypatch):
 
     res = run_real_avmnist(
         evals_dir=str(tmp_path / "evals"),
-        rows={"inputs": "inputs", "random": "random", "ae": "L_ae", "xkd": "L_xkd", "mavil": "MAViL"},
+        rows={
+            "inputs": "inputs",
+            "random": "random",
+            "ae": "L_ae",
+            "xkd": "L_xkd",
+            "random_mavil": "MAViL random",
+            "mavil": "MAViL",
+        },
         columns={"audio": "audio", "video": "video", "late_fusion": "late fusion", "a2v_retrieval": "a->v R@1"},
         title="t",
         caption="c",

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from avlib import cli
+from avlib.data.cache import CacheError
 from avlib.portable import FLAG, portable_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,5 +91,5 @@ def test_inside_the_pinned_child_the_command_runs_itself(monkeypatch, tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     (src / "meta.json").write_text(json.dumps({"multilabel": True}))
-    with pytest.raises(Exception):  # the command itself ran (and refused a non-cache): no re-spawn
+    with pytest.raises(CacheError, match="is not a built cache"):  # the command itself ran: no re-spawn
         cli.main(["data", "mixtures", "--src", str(src), "--out", str(tmp_path / "o")])

@@ -32,6 +32,7 @@ def test_structured_keep_drops_whole_time_rows_and_frequency_columns():
     assert len({tuple(r) for r in keep.numpy().tolist()}) > 1  # per-sample draws
     video = structured_keep((4, 4, 4), 0.25, 3, g)  # time slices x spatial positions of a tubelet grid
     assert video.shape == (3, 3 * 12)
+    assert structured_keep((12, 4), 0.2, 1, g).shape == (1, 9 * 3)  # AudioMAE keeps int(12 * 0.8) = 9 rows
     assert structured_keep((10, 5), 0.0, 2, g) is None
     with pytest.raises(ValueError, match="leaves no token"):
         structured_keep((1, 4), 0.9, 2, g)
@@ -56,9 +57,8 @@ def test_noise_has_the_requested_snr():
 
 def test_sampling_weights_are_summed_inverse_label_frequencies():
     y = np.array([[1, 0, 1], [1, 0, 0], [1, 1, 0], [0, 0, 1]])
-    counts = y.sum(0)  # 3, 1, 2
+    # label counts 3, 1, 2: a clip's weight is the sum of 1 / count over its labels
     np.testing.assert_allclose(sampling_weights(y, True), [1 / 3 + 1 / 2, 1 / 3, 1 / 3 + 1, 1 / 2])
-    assert counts.tolist() == [3, 1, 2]
     np.testing.assert_allclose(sampling_weights(np.array([0, 0, 0, 1]), False), [1 / 3, 1 / 3, 1 / 3, 1])
 
 
@@ -69,9 +69,10 @@ def test_drop_path_grows_linearly_over_the_blocks_and_is_off_in_eval():
 
     blocks = build_blocks({"embed_dim": 32, "depth": 5, "num_heads": 4})
     set_drop_path(blocks, 0.1)
-    probs = [getattr(b.drop_path1, "drop_prob", 0.0) for b in blocks]
-    np.testing.assert_allclose(probs, np.linspace(0, 0.1, 5))
-    assert all(isinstance(b.drop_path2, DropPath) for b in blocks[1:])
+    for branch in ("drop_path1", "drop_path2"):  # both residual branches of every block
+        probs = [getattr(getattr(b, branch), "drop_prob", 0.0) for b in blocks]
+        np.testing.assert_allclose(probs, np.linspace(0, 0.1, 5))
+        assert all(isinstance(getattr(b, branch), DropPath) for b in blocks[1:])
     x = torch.randn(2, 7, 32)
     blocks.eval()
     np.testing.assert_array_equal(blocks[-1](x).detach().numpy(), blocks[-1](x).detach().numpy())
@@ -104,7 +105,21 @@ def test_a_finetune_with_every_table10_tool_on_trains_and_masks_the_encoder_inpu
         return out
 
     monkeypatch.setattr(ViTEncoder, "forward", spy)
+    import avlib.finetune.mavil as ft
+
+    used = {}
+    for name in ("time_roll", "add_noise", "set_drop_path"):  # each tool is really called by the trainer
+        fn = getattr(ft, name)
+        monkeypatch.setattr(ft, name, lambda *a, _n=name, _f=fn, **k: used.setdefault(_n, []).append(a) or _f(*a, **k))
+    draws, multinomial = [], torch.multinomial
+    monkeypatch.setattr(torch, "multinomial", lambda w, n, **k: draws.append((w.clone(), n)) or multinomial(w, n, **k))
     res = finetune_mavil(run, {"dataset": str(cache), "modality": "av"}, rec)
+    assert len(used["time_roll"]) == len(used["add_noise"]) == res["steps"]  # every training batch
+    assert len(used["set_drop_path"]) == 3  # both encoders and the fusion blocks
+    assert all(rate == 0.1 for _blocks, rate in used["set_drop_path"])
+    (w, n), *_ = draws
+    assert n == 16 and len(draws) == 4  # one weighted draw of 16 clips per epoch
+    np.testing.assert_allclose(w.numpy(), np.full(24, 1 / 24))  # 8 clips per class: equal inverse frequencies
     train = [(k, n) for training, k, n in seen if training]
     test = [(k, n) for training, k, n in seen if not training]
     assert train and all(k < n for k, n in train)  # training encoders see a masked grid
