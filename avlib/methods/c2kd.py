@@ -31,7 +31,7 @@ from avlib.losses.kd import FitNetHint, dkd, hinton_kd
 from avlib.methods.base import Method
 from avlib.models.resnet2d import ARCHS, ModalityResNet, Proxy
 
-__all__ = ["C2KDConfig", "C2KDPretrainConfig", "CONFIG", "C2KD", "build", "LOSSES"]
+__all__ = ["C2KDConfig", "C2KDPretrainConfig", "CONFIG", "C2KD", "build", "pretrain", "LOSSES"]
 
 LOSSES = ("c2kd", "none", "kd", "dkd", "fitnet")
 MODALITIES = ("audio", "video")
@@ -200,3 +200,13 @@ class C2KD(Method):
 
 def build(cfg: C2KDPretrainConfig, logmel=None) -> C2KD:
     return C2KD(cfg)
+
+
+TRAINING_LOOP = "avlib.train.c2kd_train"  # what the resume key and the DVC stage hash (avlib.train.resume)
+
+
+def pretrain(cfg: C2KDPretrainConfig, out_dir, **kw) -> dict:
+    """C2KD trains with labels in its own loop (:func:`avlib.train.c2kd_train.pretrain_c2kd`), either stage."""
+    from avlib.train.c2kd_train import pretrain_c2kd
+
+    return pretrain_c2kd(cfg, out_dir, **kw)
